@@ -1,0 +1,133 @@
+"""O estilo das figuras do livro e os gráficos recorrentes, com rótulos em português.
+
+Todo notebook chama :func:`use_book_style` uma vez; as funções de desenho recebem
+um ``Axes`` do matplotlib e devolvem o mesmo ``Axes``, para que o capítulo possa
+compor figuras. :func:`markdown_table` formata tabelas para o livro.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = [
+    "COLORS",
+    "use_book_style",
+    "new_figure",
+    "plot_power_law",
+    "plot_fit_band",
+    "format_si",
+    "fmt",
+    "markdown_table",
+]
+
+# Paleta de cores acessível (Okabe–Ito), na ordem em que as séries aparecem.
+COLORS = {
+    "azul": "#0072B2",
+    "laranja": "#E69F00",
+    "verde": "#009E73",
+    "vermelho": "#D55E00",
+    "roxo": "#CC79A7",
+    "celeste": "#56B4E9",
+    "amarelo": "#F0E442",
+    "cinza": "#555555",
+}
+
+_STYLE = {
+    "figure.figsize": (7.0, 4.2),
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "font.size": 10.5,
+    "axes.titlesize": 11.5,
+    "axes.labelsize": 10.5,
+    "axes.grid": True,
+    "axes.grid.which": "major",
+    "grid.alpha": 0.25,
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": mpl.cycler(color=list(COLORS.values())),
+    "legend.frameon": False,
+    "legend.fontsize": 9,
+    "lines.linewidth": 1.8,
+    "lines.markersize": 5,
+    "figure.constrained_layout.use": True,
+}
+
+
+def use_book_style() -> None:
+    """Aplica o estilo único do livro ao matplotlib (idempotente)."""
+    mpl.rcParams.update(_STYLE)
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, height: float | None = None):
+    """Cria uma figura no estilo do livro; devolve ``(fig, axes)``."""
+    use_book_style()
+    w = width if width is not None else 7.0 if ncols == 1 else 4.0 * ncols
+    h = height if height is not None else 4.2 * nrows
+    return plt.subplots(nrows, ncols, figsize=(w, h), squeeze=True)
+
+
+def plot_power_law(ax, x, y, *, label: str | None = None, color: str | None = None, **kwargs):
+    """Linha de uma lei de potência em escalas log-log."""
+    ax.plot(np.asarray(x), np.asarray(y), label=label, color=color, **kwargs)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    return ax
+
+
+def plot_fit_band(ax, x, lower, upper, *, color: str | None = None, alpha: float = 0.18, label: str | None = None):
+    """Faixa sombreada (intervalo de confiança ou de predição)."""
+    ax.fill_between(np.asarray(x), np.asarray(lower), np.asarray(upper), color=color, alpha=alpha, lw=0, label=label)
+    return ax
+
+
+_SI = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
+
+
+def format_si(value: float, digits: int = 3) -> str:
+    """Formata com sufixos de escala (k, M, B, T) e vírgula decimal: 67,4B."""
+    for scale, suffix in _SI:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}g}{suffix}".replace(".", ",")
+    return f"{value:.{digits}g}".replace(".", ",")
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def fmt(value: float, spec: str = ".3g") -> str:
+    """Formata um número à brasileira: vírgula decimal, ponto de milhar, ×10ⁿ.
+
+    ``fmt(9139.2, ",.0f") == "9.139"``; ``fmt(0.0755, ".3f") == "0,076"``;
+    ``fmt(8.8e13, ".1e") == "8,8×10¹³"``.
+    """
+    text = format(value, spec)
+    text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    if "e" in text and "inf" not in text:
+        mantissa, exponent = text.split("e")
+        exponent = str(int(exponent)).translate(_SUPERSCRIPT)
+        return f"{mantissa}×10{exponent}"
+    return text
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None) -> str:
+    """Uma tabela em Markdown; ``align`` tem uma letra por coluna (``l``, ``r``, ``c``).
+
+    Num notebook, ``IPython.display.Markdown(markdown_table(...))`` a mostra
+    formatada, e o livro a renderiza como tabela.
+    """
+    if any(len(r) != len(headers) for r in rows):
+        raise ValueError(f"toda linha deve ter {len(headers)} colunas, como o cabeçalho.")
+    align = align or "l" + "r" * (len(headers) - 1)
+    if len(align) != len(headers):
+        raise ValueError(f"align deve ter {len(headers)} letras; recebi {align!r}.")
+    marks = {"l": ":---", "r": "---:", "c": ":---:"}
+    if set(align) - set(marks):
+        raise ValueError(f"align só aceita as letras l, r e c; recebi {align!r}.")
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(marks[a] for a in align) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
