@@ -48,7 +48,7 @@ def _validate_xy(x, y, min_points: int) -> tuple[np.ndarray, np.ndarray]:
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
                 f"{name} deve ser finito e > 0 em todos os pontos (escala log); "
-                f"{name}[{i}] = {arr[i]!r}."
+                f"{name}[{i}] = {float(arr[i])!r}."
             )
     if np.ptp(np.log(x)) == 0:
         raise ValueError("todos os valores de x são iguais: não há inclinação para ajustar.")

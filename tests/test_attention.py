@@ -1,0 +1,86 @@
+"""O kernel GQA contra o oráculo do PyTorch: scaled_dot_product_attention(enable_gqa=True)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers.attention import causal_mask, grouped_query_attention, reference_attention, repeat_kv
+
+
+def _qkv(heads, kv_heads, seq=13, kv_seq=None, dim=8, batch=2, requires_grad=False):
+    g = torch.Generator().manual_seed(heads * 100 + kv_heads)
+    kv_seq = kv_seq or seq
+    q = torch.randn(batch, heads, seq, dim, generator=g, requires_grad=requires_grad)
+    k = torch.randn(batch, kv_heads, kv_seq, dim, generator=g, requires_grad=requires_grad)
+    v = torch.randn(batch, kv_heads, kv_seq, dim, generator=g, requires_grad=requires_grad)
+    return q, k, v
+
+
+@pytest.mark.parametrize("heads, kv_heads", [(4, 4), (8, 2), (6, 3), (8, 1)], ids=["MHA", "GQA-2", "GQA-3", "MQA"])
+@pytest.mark.parametrize("causal", [True, False])
+def test_forward_matches_sdpa(heads, kv_heads, causal):
+    q, k, v = _qkv(heads, kv_heads)
+    expected = F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
+    torch.testing.assert_close(grouped_query_attention(q, k, v, causal=causal), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(reference_attention(q, k, v, causal=causal), expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("heads, kv_heads", [(4, 4), (8, 2), (8, 1)], ids=["MHA", "GQA", "MQA"])
+def test_gradients_match_sdpa(heads, kv_heads):
+    q, k, v = _qkv(heads, kv_heads, requires_grad=True)
+    upstream = torch.randn(2, heads, 13, 8, generator=torch.Generator().manual_seed(0))
+    ours = torch.autograd.grad((grouped_query_attention(q, k, v) * upstream).sum(), (q, k, v))
+    ref = torch.autograd.grad(
+        (F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True) * upstream).sum(), (q, k, v)
+    )
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_padding_mask_matches_sdpa_with_boolean_mask():
+    q, k, v = _qkv(8, 2, seq=10)
+    valid = torch.ones(2, 10, dtype=torch.bool)
+    valid[0, :3] = False  # três posições de enchimento à esquerda na primeira sequência
+    ours = grouped_query_attention(q, k, v, causal=True, padding_mask=valid)
+    mask = causal_mask(10, 10)[None, None] & valid[:, None, None, :]
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+    # Linhas sem nenhuma posição válida: o SDPA devolve NaN, o kernel devolve zero.
+    rows_ok = mask.any(-1, keepdim=True).expand_as(expected)
+    torch.testing.assert_close(ours[rows_ok], expected[rows_ok], atol=1e-5, rtol=1e-5)
+    assert torch.all(ours[~rows_ok] == 0)
+
+
+def test_incremental_queries_see_the_whole_prefix():
+    # Duas consultas novas contra 9 chaves: a máscara causal tem de deslocar a diagonal.
+    q, k, v = _qkv(4, 2, seq=2, kv_seq=9)
+    full_q, _, _ = _qkv(4, 2, seq=9)
+    full_q = torch.cat([full_q[:, :, :7], q], dim=2)
+    expected = F.scaled_dot_product_attention(full_q, k, v, is_causal=True, enable_gqa=True)[:, :, 7:]
+    torch.testing.assert_close(grouped_query_attention(q, k, v, causal=True), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_repeat_kv_layout_matches_group_convention():
+    x = torch.arange(2.0).view(1, 2, 1, 1)  # duas heads K/V: valores 0 e 1
+    assert repeat_kv(x, 3).flatten().tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    assert repeat_kv(x, 1) is x
+
+
+@pytest.mark.parametrize(
+    "shapes, fragment",
+    [
+        (((2, 6, 5, 8), (2, 4, 5, 8), (2, 4, 5, 8)), "deve ser múltiplo do número de heads K/V"),
+        (((2, 4, 5, 8), (2, 2, 5, 4), (2, 2, 5, 4)), "head_dim"),
+        (((2, 4, 5, 8), (2, 2, 5, 8), (2, 2, 6, 8)), "mesma forma"),
+        (((4, 5, 8), (2, 2, 5, 8), (2, 2, 5, 8)), "4 dimensões"),
+    ],
+)
+def test_incompatible_shapes_raise_clear_errors(shapes, fragment):
+    q, k, v = (torch.zeros(s) for s in shapes)
+    with pytest.raises(ValueError, match=fragment):
+        grouped_query_attention(q, k, v)
+
+
+def test_bad_padding_mask_shape():
+    q, k, v = _qkv(4, 2)
+    with pytest.raises(ValueError, match="padding_mask deve ter forma"):
+        grouped_query_attention(q, k, v, padding_mask=torch.ones(2, 5, dtype=torch.bool))

@@ -1,0 +1,201 @@
+"""O modelo: RMSNorm, RoPE, causalidade, GQA, contagens exatas e equivalência com o Hugging Face."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import config as cfg
+from helpers.flops import count_params
+from helpers.model import (
+    RMSNorm,
+    RotaryEmbedding,
+    Transformer,
+    apply_rotary,
+    from_hf_state_dict,
+    rotate_half,
+    to_hf_state_dict,
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(1234)
+
+
+# --- RMSNorm -----------------------------------------------------------------
+
+def test_rmsnorm_matches_torch_rms_norm():
+    norm = RMSNorm(48, eps=1e-6)
+    with torch.no_grad():
+        norm.weight.copy_(torch.randn(48))
+    x = torch.randn(4, 7, 48)
+    expected = F.rms_norm(x, (48,), weight=norm.weight, eps=1e-6)
+    torch.testing.assert_close(norm(x), expected)
+
+
+def test_rmsnorm_output_has_unit_rms_before_gain():
+    x = torch.randn(10, 32) * 5 + 3
+    y = RMSNorm(32, eps=0.0)(x)
+    torch.testing.assert_close(y.pow(2).mean(-1), torch.ones(10))
+
+
+# --- RoPE --------------------------------------------------------------------
+
+def test_rope_preserves_norm_and_is_identity_at_position_zero():
+    rope = RotaryEmbedding(16)
+    cos, sin = rope(torch.arange(10))
+    x = torch.randn(2, 3, 10, 16)
+    y = apply_rotary(x, cos, sin)
+    torch.testing.assert_close(y.norm(dim=-1), x.norm(dim=-1))
+    torch.testing.assert_close(y[:, :, 0], x[:, :, 0])
+
+
+def test_rope_scores_depend_only_on_relative_position():
+    rope = RotaryEmbedding(32, theta=10000.0)
+    positions = torch.arange(40)
+    cos, sin = rope(positions)
+    q, k = torch.randn(32, dtype=torch.float64), torch.randn(32, dtype=torch.float64)
+    qr = apply_rotary(q.expand(40, 32).float(), cos, sin)
+    kr = apply_rotary(k.expand(40, 32).float(), cos, sin)
+    scores = qr @ kr.T
+    for offset in (-20, -3, 0, 5, 17):
+        diag = torch.diagonal(scores, offset=offset)
+        assert diag.std() < 1e-4 * diag.abs().max().clamp(min=1)
+
+
+def test_rope_uses_rotate_half_layout():
+    # Com ângulo de 90° no primeiro par: (x₀, x_{D/2}) -> (−x_{D/2}, x₀).
+    x = torch.arange(1.0, 9.0)  # D = 8
+    assert rotate_half(x).tolist() == [-5.0, -6.0, -7.0, -8.0, 1.0, 2.0, 3.0, 4.0]
+    rope = RotaryEmbedding(8, theta=10000.0)
+    assert rope.inv_freq[0].item() == 1.0
+    position = torch.tensor([math.pi / 2])
+    cos, sin = rope(position)
+    y = apply_rotary(x.view(1, 1, 1, 8), cos, sin).flatten()
+    assert y[0].item() == pytest.approx(-5.0, abs=1e-5)
+    assert y[4].item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_rope_matches_hugging_face_when_installed():
+    llama = pytest.importorskip("transformers.models.llama.modeling_llama")
+    q, k = torch.randn(2, 4, 9, 16), torch.randn(2, 4, 9, 16)
+    cos, sin = RotaryEmbedding(16)(torch.arange(9))
+    ours_q, ours_k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+    hf_q, hf_k = llama.apply_rotary_pos_emb(q, k, cos[None], sin[None])
+    torch.testing.assert_close(ours_q, hf_q)
+    torch.testing.assert_close(ours_k, hf_k)
+
+
+# --- o modelo ----------------------------------------------------------------
+
+@pytest.mark.parametrize("kv_heads", [None, 2, 1])
+def test_model_is_causal(kv_heads):
+    model = Transformer(cfg.tiny(2, head_dim=8, num_key_value_heads=kv_heads)).eval()
+    ids = torch.randint(0, 256, (2, 16))
+    changed = ids.clone()
+    changed[:, 10:] = torch.randint(0, 256, (2, 6))
+    with torch.no_grad():
+        a, b = model(ids), model(changed)
+    assert a.shape == (2, 16, 256)
+    torch.testing.assert_close(a[:, :10], b[:, :10])
+    assert (a[:, 10:] - b[:, 10:]).abs().max() > 1e-3
+
+
+def test_gqa_with_all_kv_heads_is_plain_multi_head_attention():
+    """Com num_key_value_heads == num_attention_heads, a atenção do modelo é a MHA de livro."""
+    c = cfg.ModelConfig(hidden_size=32, num_attention_heads=4, num_key_value_heads=4, intermediate_size=64)
+    model = Transformer(c).eval()
+    layer = model.layers[0].self_attn
+    x = torch.randn(2, 11, 32)
+    cos, sin = model.rotary(torch.arange(11))
+    out = layer(x, cos, sin)
+
+    heads, hd = 4, 8
+    q = apply_rotary(layer.q_proj(x).view(2, 11, heads, hd).transpose(1, 2), cos, sin)
+    k = apply_rotary(layer.k_proj(x).view(2, 11, heads, hd).transpose(1, 2), cos, sin)
+    v = layer.v_proj(x).view(2, 11, heads, hd).transpose(1, 2)
+    mask = torch.ones(11, 11, dtype=torch.bool).tril()
+    scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
+    attn = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1) @ v
+    expected = layer.o_proj(attn.transpose(1, 2).reshape(2, 11, 32))
+    torch.testing.assert_close(out, expected)
+
+
+def test_forward_rejects_bad_inputs():
+    model = Transformer(cfg.tiny(1))
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        model(torch.zeros(1, 129, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\[batch, seq\]"):
+        model(torch.zeros(5, dtype=torch.long))
+
+
+def test_no_biases_and_untied_head():
+    model = Transformer(cfg.tiny(2))
+    assert all(not name.endswith(".bias") for name, _ in model.named_parameters())
+    assert model.lm_head.weight.data_ptr() != model.embed_tokens.weight.data_ptr()
+    tied = Transformer(cfg.tiny(2).replace(tie_word_embeddings=True))
+    assert tied.lm_head.weight is tied.embed_tokens.weight
+    assert tied.num_parameters() == count_params(tied.config).total
+
+
+# --- contagens exatas das predefinições --------------------------------------
+
+def _hand_count(layers, d, heads, kv_heads, ff, vocab):
+    head_dim = d // heads
+    per_layer = d * d + 2 * d * kv_heads * head_dim + d * d + 3 * d * ff + 2 * d
+    return layers * per_layer + 2 * vocab * d + d
+
+
+def test_deepseek_7b_exact_parameter_count_on_meta():
+    with torch.device("meta"):
+        model = Transformer(cfg.deepseek_7b())
+    # 30·(4·4096² + 3·4096·11008 + 2·4096) + 2·102400·4096 + 4096
+    assert model.num_parameters() == 6_910_365_696 == _hand_count(30, 4096, 32, 32, 11008, 102400)
+    # Sem as duas matrizes de vocabulário; as normas (inclusive a final) ficam.
+    assert model.num_parameters(non_embedding=True) == 6_071_500_800 + 4096
+
+
+def test_deepseek_67b_exact_parameter_count_on_meta():
+    with torch.device("meta"):
+        model = Transformer(cfg.deepseek_67b())
+    assert next(model.parameters()).device.type == "meta"
+    # 95·(2·8192² + 2·8192·1024 + 3·8192·22016 + 2·8192) + 2·102400·8192 + 8192
+    assert model.num_parameters() == 67_425_001_472 == _hand_count(95, 8192, 64, 8, 22016, 102400)
+    assert model.num_parameters(non_embedding=True) == 65_747_271_680 + 8192
+
+
+# --- equivalência com o LlamaForCausalLM -------------------------------------
+
+@pytest.mark.parametrize("kv_heads", [4, 2, 1])
+def test_logits_match_hugging_face_llama(kv_heads):
+    transformers = pytest.importorskip("transformers")
+    c = cfg.ModelConfig(
+        vocab_size=97, hidden_size=64, intermediate_size=176, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=64,
+        rope_theta=500.0,
+    )
+    ours = Transformer(c).eval()
+    hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(**c.hf_config_kwargs())).eval()
+    result = hf.load_state_dict(to_hf_state_dict(ours.state_dict()), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    ids = torch.randint(0, 97, (2, 33))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids), hf(ids).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_hugging_face_weights_load_back():
+    transformers = pytest.importorskip("transformers")
+    c = cfg.tiny(2, num_key_value_heads=1)
+    hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(**c.hf_config_kwargs())).eval()
+    ours = Transformer(c).eval()
+    ours.load_state_dict(from_hf_state_dict(hf.state_dict()), strict=True)
+    ids = torch.randint(0, 256, (1, 20))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids), hf(ids).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_from_hf_state_dict_rejects_foreign_keys():
+    with pytest.raises(ValueError, match="chave inesperada"):
+        from_hf_state_dict({"transformer.h.0.attn.weight": torch.zeros(1)})
