@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.instalado
 BOOK_ARGS := . --config book/_config.yml --toc book/_toc.yml
 
-.PHONY: book test install clean
+.PHONY: book test install clean experiments benchmark
 
 install: $(STAMP)
 
@@ -26,6 +26,18 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Refaz (ou retoma) todas as varreduras dos capítulos experimentais; pula o que já
+# está em results/. Uma varredura: python -m helpers.sweeps run experiments/X.json --out results/X.jsonl
+EXPERIMENTS := $(wildcard experiments/*.json)
+experiments: $(STAMP)
+	@for spec in $(EXPERIMENTS); do \
+		name=$$(basename $$spec .json); \
+		$(BIN)/python -m helpers.sweeps run $$spec --out results/$$name.jsonl || exit 1; \
+	done
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/treino.py
 
 clean:
 	rm -rf _build

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.attention import causal_mask, grouped_query_attention, reference_attention, repeat_kv
+from helpers.attention import attention_backend, causal_mask, grouped_query_attention, reference_attention, repeat_kv
 
 
 def _qkv(heads, kv_heads, seq=13, kv_seq=None, dim=8, batch=2, requires_grad=False):
@@ -16,20 +16,24 @@ def _qkv(heads, kv_heads, seq=13, kv_seq=None, dim=8, batch=2, requires_grad=Fal
     return q, k, v
 
 
+@pytest.mark.parametrize("backend", ["fused", "math"])
 @pytest.mark.parametrize("heads, kv_heads", [(4, 4), (8, 2), (6, 3), (8, 1)], ids=["MHA", "GQA-2", "GQA-3", "MQA"])
 @pytest.mark.parametrize("causal", [True, False])
-def test_forward_matches_sdpa(heads, kv_heads, causal):
+def test_forward_matches_sdpa(heads, kv_heads, causal, backend):
     q, k, v = _qkv(heads, kv_heads)
     expected = F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
-    torch.testing.assert_close(grouped_query_attention(q, k, v, causal=causal), expected, atol=1e-5, rtol=1e-5)
+    with attention_backend(backend):
+        torch.testing.assert_close(grouped_query_attention(q, k, v, causal=causal), expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(reference_attention(q, k, v, causal=causal), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["fused", "math"])
 @pytest.mark.parametrize("heads, kv_heads", [(4, 4), (8, 2), (8, 1)], ids=["MHA", "GQA", "MQA"])
-def test_gradients_match_sdpa(heads, kv_heads):
+def test_gradients_match_sdpa(heads, kv_heads, backend):
     q, k, v = _qkv(heads, kv_heads, requires_grad=True)
     upstream = torch.randn(2, heads, 13, 8, generator=torch.Generator().manual_seed(0))
-    ours = torch.autograd.grad((grouped_query_attention(q, k, v) * upstream).sum(), (q, k, v))
+    with attention_backend(backend):
+        ours = torch.autograd.grad((grouped_query_attention(q, k, v) * upstream).sum(), (q, k, v))
     ref = torch.autograd.grad(
         (F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True) * upstream).sum(), (q, k, v)
     )
@@ -37,11 +41,13 @@ def test_gradients_match_sdpa(heads, kv_heads):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_padding_mask_matches_sdpa_with_boolean_mask():
+@pytest.mark.parametrize("backend", ["fused", "math"])
+def test_padding_mask_matches_sdpa_with_boolean_mask(backend):
     q, k, v = _qkv(8, 2, seq=10)
     valid = torch.ones(2, 10, dtype=torch.bool)
     valid[0, :3] = False  # três posições de enchimento à esquerda na primeira sequência
-    ours = grouped_query_attention(q, k, v, causal=True, padding_mask=valid)
+    with attention_backend(backend):
+        ours = grouped_query_attention(q, k, v, causal=True, padding_mask=valid)
     mask = causal_mask(10, 10)[None, None] & valid[:, None, None, :]
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
     # Linhas sem nenhuma posição válida: o SDPA devolve NaN, o kernel devolve zero.
@@ -84,3 +90,9 @@ def test_bad_padding_mask_shape():
     q, k, v = _qkv(4, 2)
     with pytest.raises(ValueError, match="padding_mask deve ter forma"):
         grouped_query_attention(q, k, v, padding_mask=torch.ones(2, 5, dtype=torch.bool))
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="backend de atenção desconhecido 'flash'"):
+        with attention_backend("flash"):
+            pass

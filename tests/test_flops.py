@@ -5,6 +5,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers import config as cfg
+from helpers.attention import attention_backend
 from helpers import deepseek
 from helpers.flops import (
     analytic_flops_per_token,
@@ -78,10 +79,24 @@ def test_measured_against_an_independent_flop_counter_run():
     model = Transformer(c)
     ids = torch.randint(0, 256, (3, 65))
     counter = FlopCounterMode(display=False)
-    with counter:
+    with counter, attention_backend("math"):
         logits = model(ids[:, :-1])
         torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten()).backward()
     assert measured_flops_per_token(model, 64, batch_size=3) == counter.get_total_flops() / (3 * 64)
+
+
+def test_fused_kernel_is_invisible_to_the_flop_counter():
+    """O FlopCounterMode não conta o kernel fundido de atenção com máscara da CPU:
+    com o backend padrão, somem exatamente os 12·n_layer·d·l_seq FLOPs da atenção."""
+    c = cfg.tiny(2)
+    model = Transformer(c)
+    ids = torch.randint(0, 256, (2, 33))
+    counter = FlopCounterMode(display=False)
+    with counter:  # backend padrão: "fused"
+        logits = model(ids[:, :-1])
+        torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten()).backward()
+    fused = counter.get_total_flops() / (2 * 32)
+    assert measured_flops_per_token(model, 32, batch_size=2) - fused == 12 * 2 * 32 * 32
 
 
 def test_m_is_exact_for_an_ideal_shape():

@@ -16,10 +16,19 @@ Os testes comparam os dois com ``torch.nn.functional.scaled_dot_product_attentio
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["grouped_query_attention", "repeat_kv", "reference_attention", "causal_mask"]
+__all__ = [
+    "grouped_query_attention",
+    "attention_backend",
+    "BACKENDS",
+    "repeat_kv",
+    "reference_attention",
+    "causal_mask",
+]
 
 
 def _check_shapes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[int, int]:
@@ -55,6 +64,34 @@ def causal_mask(q_len: int, kv_len: int, device: torch.device | None = None) -> 
     return j <= i + offset
 
 
+_BACKEND = {"name": "fused"}
+BACKENDS = ("fused", "math")
+
+
+@contextmanager
+def attention_backend(name: str):
+    """Escolhe, dentro do bloco ``with``, como o *kernel* calcula a atenção.
+
+    - ``"fused"`` (padrão): o mesmo leiaute agrupado entregue ao
+      ``scaled_dot_product_attention`` do PyTorch com a máscara explícita — o
+      *kernel* fundido, sem materializar a matriz de pontuações;
+    - ``"math"``: as duas multiplicações e o softmax escritos por extenso.
+
+    Os dois dão o mesmo resultado (a menos de arredondamento); na CPU, o fundido é
+    cerca de 2,5 vezes mais rápido nos modelos minúsculos do livro. A contagem de
+    FLOPs usa ``"math"``: o ``FlopCounterMode`` não enxerga o *kernel* fundido com
+    máscara da CPU e deixaria de fora todo o custo da atenção.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"backend de atenção desconhecido {name!r}; os válidos são {list(BACKENDS)}.")
+    previous = _BACKEND["name"]
+    _BACKEND["name"] = name
+    try:
+        yield
+    finally:
+        _BACKEND["name"] = previous
+
+
 def grouped_query_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -79,7 +116,6 @@ def grouped_query_attention(
     # [B, H, S, D] -> [B, H_kv, G·S, D]: as heads de um grupo são vizinhas (mesma
     # convenção de repeat_kv e do Hugging Face: a head i usa o par K/V i // G).
     qg = q.reshape(b, h_kv, groups * s, d)
-    scores = torch.matmul(qg, k.transpose(-1, -2)) * (1.0 / math.sqrt(d))  # [B, H_kv, G·S, T]
     allowed = None
     if causal:
         allowed = causal_mask(s, t, device=q.device).repeat(groups, 1)  # [G·S, T]
@@ -90,13 +126,17 @@ def grouped_query_attention(
             )
         pad = padding_mask.to(torch.bool)[:, None, None, :]  # [B, 1, 1, T]
         allowed = pad if allowed is None else (allowed & pad)
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed, float("-inf"))
-    probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
+    if _BACKEND["name"] == "fused":
+        out = F.scaled_dot_product_attention(qg, k, v, attn_mask=allowed)
+    else:
+        scores = torch.matmul(qg, k.transpose(-1, -2)) * (1.0 / math.sqrt(d))  # [B, H_kv, G·S, T]
+        if allowed is not None:
+            scores = scores.masked_fill(~allowed, float("-inf"))
+        probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
+        out = torch.matmul(probs, v)  # [B, H_kv, G·S, D]
     if padding_mask is not None:
         # Linhas sem nenhuma posição válida dariam NaN; zeramos em vez disso.
-        probs = torch.nan_to_num(probs, nan=0.0)
-    out = torch.matmul(probs, v)  # [B, H_kv, G·S, D]
+        out = torch.nan_to_num(out, nan=0.0)
     return out.reshape(b, h, s, d)
 
 

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from .attention import attention_backend
 from .config import ModelConfig
 
 __all__ = [
@@ -178,7 +179,8 @@ def measured_flops_per_token(
     Roda o modelo (no dispositivo em que ele está — inclusive ``meta``, que mede
     modelos de bilhões de parâmetros sem alocar memória) sob ``FlopCounterMode``,
     com uma perda de entropia cruzada e ``backward()``, e divide o total de FLOPs
-    contados pelo número de tokens ``batch_size · seq_len``.
+    contados pelo número de tokens ``batch_size · seq_len``. A atenção é medida com o
+    caminho ``"math"`` do *kernel* (ver :func:`helpers.attention.attention_backend`).
     """
     _check_seq_len(seq_len)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -196,7 +198,8 @@ def measured_flops_per_token(
     model.train()
     counter = FlopCounterMode(display=False)
     try:
-        with counter:
+        # Atenção por extenso: cada multiplicação contada uma vez (ver attention_backend).
+        with counter, attention_backend("math"):
             logits = model(tokens[:, :-1])
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
             loss.backward()

@@ -1,0 +1,360 @@
+"""O corpus embutido, os tokenizadores, a divisão treino/validação e a amostragem de lotes.
+
+O corpus padrão é o **código-fonte Python** que toda instalação do projeto já tem:
+a biblioteca padrão do Python e os pacotes fixados em ``requirements.txt`` (torch,
+numpy, scipy, matplotlib). Nada é baixado; a mesma versão do Python e das
+dependências dá exatamente os mesmos bytes, e a *impressão digital* (SHA-256 do
+conteúdo) registrada em cada treino diz qual corpus foi usado. O leitor pode apontar
+:func:`corpus_spec` para uma pasta própria de arquivos de texto.
+
+Os tokens ficam em arquivos ``.bin`` mapeados em memória, num cache em disco
+identificado por corpus, tokenizador e divisão; a amostragem de janelas aleatórias
+usa um ``torch.Generator`` explícito, para que a mesma semente dê os mesmos lotes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sysconfig
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DEFAULT_PACKAGES",
+    "CorpusSpec",
+    "corpus_spec",
+    "Document",
+    "list_documents",
+    "is_validation",
+    "TokenizerSpec",
+    "PreparedData",
+    "prepare_data",
+    "cache_dir",
+    "sample_batch",
+    "validation_batches",
+    "bits_per_byte",
+]
+
+# Pacotes fixados em requirements.txt cujo código entra no corpus padrão. O
+# transformers fica de fora de propósito: boa parte dos seus arquivos são cópias
+# quase idênticas de outros ("# Copied from ..."), o que vazaria texto do treino
+# para a validação.
+DEFAULT_PACKAGES = ("torch", "numpy", "scipy", "matplotlib")
+DOCUMENT_SEPARATOR = b"\x00"  # não ocorre em código-fonte; marca o fim de cada documento
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """Qual texto usar. ``kind="python"``: o corpus embutido; ``kind="folder"``: uma pasta."""
+
+    kind: str = "python"
+    path: str | None = None
+    suffixes: tuple[str, ...] = (".py",)
+    packages: tuple[str, ...] = DEFAULT_PACKAGES
+    validation_fraction: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("python", "folder"):
+            raise ValueError(f"kind deve ser 'python' ou 'folder'; recebi {self.kind!r}.")
+        if self.kind == "folder" and not self.path:
+            raise ValueError("um corpus do tipo 'folder' precisa de path (a pasta com os arquivos de texto).")
+        if not 0 < self.validation_fraction < 0.5:
+            raise ValueError(
+                f"validation_fraction deve estar em (0; 0,5); recebi {self.validation_fraction}."
+            )
+        if not self.suffixes or not all(isinstance(s, str) and s.startswith(".") for s in self.suffixes):
+            raise ValueError(f"suffixes deve listar extensões como '.txt'; recebi {self.suffixes!r}.")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["suffixes"], d["packages"] = list(self.suffixes), list(self.packages)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CorpusSpec":
+        d = dict(d)
+        d["suffixes"] = tuple(d.get("suffixes", (".py",)))
+        d["packages"] = tuple(d.get("packages", DEFAULT_PACKAGES))
+        return cls(**d)
+
+
+def corpus_spec(path: str | os.PathLike | None = None, *, suffixes=(".txt", ".md", ".py"), validation_fraction=0.01) -> CorpusSpec:
+    """O corpus embutido (``path=None``) ou uma pasta de arquivos de texto do leitor."""
+    if path is None:
+        return CorpusSpec(validation_fraction=validation_fraction)
+    p = Path(path)
+    if not p.is_dir():
+        raise ValueError(f"a pasta do corpus não existe: {str(p)!r}.")
+    return CorpusSpec(kind="folder", path=str(p.resolve()), suffixes=tuple(suffixes), validation_fraction=validation_fraction)
+
+
+@dataclass(frozen=True)
+class Document:
+    """Um arquivo do corpus: ``key`` é o caminho relativo estável (igual em toda instalação)."""
+
+    key: str
+    path: Path
+
+
+def _roots(spec: CorpusSpec) -> list[tuple[str, Path]]:
+    if spec.kind == "folder":
+        return [("pasta", Path(spec.path))]
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    roots = [("stdlib", stdlib)]
+    for name in spec.packages:
+        try:
+            module = __import__(name)
+        except ImportError as exc:  # pragma: no cover - dependências fixadas
+            raise ValueError(f"o pacote {name!r} do corpus padrão não está instalado.") from exc
+        roots.append((name, Path(module.__file__).parent))
+    return roots
+
+
+def list_documents(spec: CorpusSpec) -> list[Document]:
+    """Todos os documentos do corpus, em ordem determinística (pela chave)."""
+    docs = []
+    for label, root in _roots(spec):
+        for p in root.rglob("*"):
+            if p.suffix not in spec.suffixes or not p.is_file():
+                continue
+            rel = p.relative_to(root)
+            # Na biblioteca padrão, o site-packages (pacotes instalados) não é "stdlib".
+            if label == "stdlib" and ("site-packages" in rel.parts or "dist-packages" in rel.parts):
+                continue
+            if "__pycache__" in rel.parts:
+                continue
+            docs.append(Document(f"{label}/{rel.as_posix()}", p))
+    docs.sort(key=lambda d: d.key)
+    if not docs:
+        where = ", ".join(str(r) for _, r in _roots(spec))
+        raise ValueError(f"corpus vazio: nenhum arquivo com extensão {list(spec.suffixes)} em {where}.")
+    return docs
+
+
+def is_validation(key: str, fraction: float) -> bool:
+    """Divisão determinística por documento: um *hash* estável da chave decide o lado."""
+    return (zlib.crc32(key.encode("utf-8")) % 100_000) < fraction * 100_000
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """``kind="bytes"`` (padrão; 256 símbolos, bits por byte exatos) ou ``kind="bpe"``."""
+
+    kind: str = "bytes"
+    vocab_size: int = 256
+    train_bytes: int = 20_000_000  # quanto texto de treino usar para aprender o BPE
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("bytes", "bpe"):
+            raise ValueError(f"tokenizador desconhecido {self.kind!r}; use 'bytes' ou 'bpe'.")
+        if self.kind == "bytes" and self.vocab_size != 256:
+            raise ValueError(f"o tokenizador de bytes tem vocab_size = 256; recebi {self.vocab_size}.")
+        if self.kind == "bpe" and not 257 <= self.vocab_size <= 65535:
+            raise ValueError(f"vocab_size do BPE deve estar entre 257 e 65535; recebi {self.vocab_size}.")
+
+    @property
+    def ident(self) -> str:
+        return "bytes" if self.kind == "bytes" else f"bpe{self.vocab_size}"
+
+
+def cache_dir() -> Path:
+    """Pasta do cache de tokens: ``$LEIS_DE_ESCALA_CACHE`` ou ``~/.cache/leis-de-escala``."""
+    return Path(os.environ.get("LEIS_DE_ESCALA_CACHE", Path.home() / ".cache" / "leis-de-escala"))
+
+
+@dataclass
+class PreparedData:
+    """Tokens de treino e validação prontos para amostrar (mapeados em memória)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    vocab_size: int
+    token_bytes: np.ndarray  # bytes de texto que cada token representa
+    fingerprint: str
+    tokenizer: TokenizerSpec
+    corpus: CorpusSpec
+    stats: dict = field(default_factory=dict)
+    tokenizer_path: str | None = None
+
+    def decode(self, ids) -> str:
+        """Texto de uma sequência de ids (bytes inválidos viram '�')."""
+        ids = [int(i) for i in ids]
+        if self.tokenizer.kind == "bytes":
+            return bytes(ids).decode("utf-8", errors="replace")
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(self.tokenizer_path).decode(ids)
+
+    def encode(self, text: str) -> list[int]:
+        if self.tokenizer.kind == "bytes":
+            return list(text.encode("utf-8"))
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(self.tokenizer_path).encode(text).ids
+
+    def describe(self) -> dict:
+        """Metadados para registrar num resultado (o que foi usado, exatamente)."""
+        return {
+            "corpus": self.corpus.to_dict(),
+            "fingerprint": self.fingerprint,
+            "tokenizer": asdict(self.tokenizer),
+            **self.stats,
+        }
+
+
+def _read_split(spec: CorpusSpec) -> tuple[bytes, bytes, str, dict]:
+    docs = list_documents(spec)
+    digest = hashlib.sha256()
+    train_parts, val_parts = [], []
+    n_val = 0
+    for d in docs:
+        data = d.path.read_bytes().replace(DOCUMENT_SEPARATOR, b"")
+        digest.update(d.key.encode("utf-8") + b"\x00" + hashlib.sha256(data).digest())
+        if is_validation(d.key, spec.validation_fraction):
+            val_parts.append(data + DOCUMENT_SEPARATOR)
+            n_val += 1
+        else:
+            train_parts.append(data + DOCUMENT_SEPARATOR)
+    if not train_parts or not val_parts:
+        raise ValueError(
+            f"a divisão por documento deixou um lado vazio ({len(train_parts)} de treino, {n_val} de validação); "
+            "o corpus precisa de mais arquivos ou de outra validation_fraction."
+        )
+    train, val = b"".join(train_parts), b"".join(val_parts)
+    stats = {"documents": len(docs), "validation_documents": n_val, "train_bytes": len(train), "val_bytes": len(val)}
+    return train, val, digest.hexdigest(), stats
+
+
+def _write_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    array.tofile(tmp)
+    os.replace(tmp, path)
+
+
+def prepare_data(
+    corpus: CorpusSpec | None = None,
+    tokenizer: TokenizerSpec | None = None,
+    *,
+    cache: str | os.PathLike | None = None,
+) -> PreparedData:
+    """Lê, divide e tokeniza o corpus, usando o cache em disco quando ele já existe."""
+    corpus = corpus or CorpusSpec()
+    tokenizer = tokenizer or TokenizerSpec()
+    root = Path(cache) if cache is not None else cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+
+    # A impressão digital depende só do conteúdo; calculá-la exige ler o corpus
+    # (alguns segundos), mas garante que um cache velho nunca seja reutilizado.
+    train_raw, val_raw, fingerprint, stats = _read_split(corpus)
+    base = root / f"{fingerprint[:16]}-{tokenizer.ident}"
+    meta_path = base.with_suffix(".json")
+    dtype = np.uint8 if tokenizer.kind == "bytes" else np.uint16
+    tok_path = None
+    if tokenizer.kind == "bpe":
+        tok_path = str(base.with_suffix(".tokenizer.json"))
+    if not meta_path.exists():
+        if tokenizer.kind == "bytes":
+            train_ids = np.frombuffer(train_raw, dtype=np.uint8)
+            val_ids = np.frombuffer(val_raw, dtype=np.uint8)
+        else:
+            train_ids, val_ids = _bpe_encode(train_raw, val_raw, tokenizer, tok_path)
+        _write_atomic(base.with_suffix(".train.bin"), train_ids.astype(dtype))
+        _write_atomic(base.with_suffix(".val.bin"), val_ids.astype(dtype))
+        meta = {**stats, "fingerprint": fingerprint, "train_tokens": int(train_ids.size), "val_tokens": int(val_ids.size)}
+        tmp = meta_path.with_suffix(f".json.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        os.replace(tmp, meta_path)
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    train = np.memmap(base.with_suffix(".train.bin"), dtype=dtype, mode="r")
+    val = np.memmap(base.with_suffix(".val.bin"), dtype=dtype, mode="r")
+    if tokenizer.kind == "bytes":
+        token_bytes = np.ones(256, dtype=np.int64)
+    else:
+        token_bytes = _bpe_token_bytes(tok_path, tokenizer.vocab_size)
+    stats = {**stats, "train_tokens": meta["train_tokens"], "val_tokens": meta["val_tokens"]}
+    return PreparedData(train, val, tokenizer.vocab_size, token_bytes, fingerprint, tokenizer, corpus, stats, tok_path)
+
+
+def _bpe_encode(train_raw: bytes, val_raw: bytes, spec: TokenizerSpec, tok_path: str):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    text_train = train_raw.decode("utf-8", errors="replace")
+    text_val = val_raw.decode("utf-8", errors="replace")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab_size,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=[],
+        show_progress=False,
+    )
+    sample = text_train[: spec.train_bytes]
+    tok.train_from_iterator((sample[i : i + 100_000] for i in range(0, len(sample), 100_000)), trainer=trainer)
+    tok.save(tok_path)
+
+    def encode(text: str) -> np.ndarray:
+        chunks = [text[i : i + 200_000] for i in range(0, len(text), 200_000)]
+        encoded = tok.encode_batch(chunks)
+        return np.concatenate([np.asarray(e.ids, dtype=np.uint16) for e in encoded])
+
+    return encode(text_train), encode(text_val)
+
+
+def _bpe_token_bytes(tok_path: str, vocab_size: int) -> np.ndarray:
+    from tokenizers import Tokenizer
+
+    # No BPE de bytes, cada caractere da forma textual de um token representa
+    # exatamente um byte (o alfabeto ByteLevel mapeia os 256 bytes em 256 caracteres).
+    tok = Tokenizer.from_file(tok_path)
+    out = np.zeros(vocab_size, dtype=np.int64)
+    for token, i in tok.get_vocab().items():
+        out[i] = len(token)
+    return out
+
+
+def sample_batch(tokens: np.ndarray, batch_size: int, seq_len: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Janelas aleatórias de ``seq_len + 1`` tokens: entradas e alvos deslocados de um."""
+    if tokens.size <= seq_len + 1:
+        raise ValueError(
+            f"o conjunto tem {tokens.size} tokens, menos que uma janela de {seq_len + 1}; "
+            "use um contexto menor ou um corpus maior."
+        )
+    starts = torch.randint(0, tokens.size - seq_len - 1, (batch_size,), generator=generator).numpy()
+    idx = starts[:, None] + np.arange(seq_len + 1)[None, :]
+    window = torch.from_numpy(np.asarray(tokens[idx], dtype=np.int64))
+    return window[:, :-1], window[:, 1:]
+
+
+def validation_batches(tokens: np.ndarray, seq_len: int, max_tokens: int, batch_size: int = 16):
+    """O conjunto fixo de validação: janelas consecutivas do início do texto de validação.
+
+    Gera ``(x, y)`` com no máximo ``max_tokens`` alvos no total; as mesmas janelas
+    para todo treino que use o mesmo contexto.
+    """
+    n_windows = min(max_tokens // seq_len, (tokens.size - 1) // seq_len)
+    if n_windows < 1:
+        raise ValueError(
+            f"o texto de validação ({tokens.size} tokens) não comporta uma janela de {seq_len + 1}."
+        )
+    for first in range(0, n_windows, batch_size):
+        count = min(batch_size, n_windows - first)
+        starts = (np.arange(first, first + count) * seq_len)[:, None]
+        idx = starts + np.arange(seq_len + 1)[None, :]
+        window = torch.from_numpy(np.asarray(tokens[idx], dtype=np.int64))
+        yield window[:, :-1], window[:, 1:]
+
+
+def bits_per_byte(total_nats: float, total_bytes: float) -> float:
+    """Entropia cruzada total (nats) convertida em bits e dividida pelos bytes de texto."""
+    if total_bytes <= 0:
+        raise ValueError(f"total_bytes deve ser > 0; recebi {total_bytes}.")
+    return total_nats / math.log(2) / total_bytes
+

@@ -1,0 +1,171 @@
+"""Varreduras: expansão, registro de resultados, retomada após kill -9, fatias e as especificações do livro."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import sweeps
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _spec(tmp_path, tiny_corpus, grid=None, runs=None, name="teste"):
+    spec = {
+        "name": name,
+        "description": "varredura de teste",
+        "base": {
+            "model": {"preset": "tiny", "num_hidden_layers": 1},
+            "train": {"steps": 6, "seq_len": 16, "batch_size_tokens": 128, "eval_points": 2, "eval_tokens": 256,
+                      "warmup_steps": 1, "corpus": {"kind": "folder", "path": str(tiny_corpus),
+                                                    "suffixes": [".txt"], "validation_fraction": 0.2}},
+        },
+        "grid": grid if grid is not None else {"train.lr": [1e-3, 3e-3, 1e-2]},
+        "runs": runs or [{}],
+        "mini": {"train.steps": 3},
+    }
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+def test_expand_grid_runs_and_deduplication(tmp_path, tiny_corpus):
+    spec = sweeps.load_spec(_spec(tmp_path, tiny_corpus, runs=[{}, {"train.seed": 1}, {}]))
+    planned = sweeps.expand(spec)
+    assert len(planned) == 6  # 3 taxas × 2 sementes; a variação vazia repetida não duplica
+    assert len({p.run_id for p in planned}) == 6
+    assert [p.index for p in planned] == list(range(6))
+    assert sweeps.expand(spec)[3].run_id == planned[3].run_id  # estável
+
+
+def test_bad_specs(tmp_path, tiny_corpus):
+    with pytest.raises(ValueError, match="especificação não encontrada"):
+        sweeps.load_spec(tmp_path / "nada.json")
+    bad = tmp_path / "ruim.json"
+    bad.write_text(json.dumps({"name": "x", "base": {}, "grade": {}}))
+    with pytest.raises(ValueError, match="campos desconhecidos \\['grade'\\]"):
+        sweeps.load_spec(bad)
+    spec = sweeps.load_spec(_spec(tmp_path, tiny_corpus, grid={"lr": [1]}))
+    with pytest.raises(ValueError, match="chave de variação inválida 'lr'"):
+        sweeps.expand(spec)
+
+
+def test_run_records_every_run_once_and_skips_finished(tmp_path, tiny_corpus):
+    spec = sweeps.load_spec(_spec(tmp_path, tiny_corpus))
+    out = tmp_path / "r.jsonl"
+    new = sweeps.run_sweep(spec, out, quiet=True)
+    assert len(new) == 3
+    again = sweeps.run_sweep(spec, out, quiet=True)
+    assert again == []
+    records = sweeps.load_results(out)
+    assert sorted(r["run_id"] for r in records) == sorted(p.run_id for p in sweeps.expand(spec))
+    for r in records:
+        assert r["status"] == "ok" and r["sweep"] == "teste" and "versions" in r and r["train"]["lr"] in (1e-3, 3e-3, 1e-2)
+    assert not (tmp_path / "r.jsonl.checkpoints").exists()
+    st = sweeps.sweep_status(spec, out)
+    assert st["finished"] == 3 and st["pending"] == 0 and st["statuses"] == {"ok": 3}
+
+
+def test_diverged_runs_are_recorded_and_not_retried(tmp_path, tiny_corpus):
+    path = _spec(tmp_path, tiny_corpus, grid={"train.lr": [3e-3, 80.0]})
+    raw = json.loads(path.read_text())
+    raw["base"]["train"].update({"steps": 40, "grad_clip": 1e6, "warmup_steps": 0})
+    path.write_text(json.dumps(raw))
+    spec = sweeps.load_spec(path)
+    out = tmp_path / "d.jsonl"
+    sweeps.run_sweep(spec, out, quiet=True)
+    statuses = sorted(r["status"] for r in sweeps.load_results(out))
+    assert statuses == ["diverged", "ok"]
+    assert sweeps.run_sweep(spec, out, quiet=True) == []
+
+
+def test_torn_last_line_is_repaired(tmp_path, tiny_corpus):
+    spec = sweeps.load_spec(_spec(tmp_path, tiny_corpus))
+    out = tmp_path / "r.jsonl"
+    sweeps.run_sweep(spec, out, quiet=True, shard="0/3")
+    with open(out, "ab") as fh:
+        fh.write(b'{"run_id": "meia-linha", "status": "o')  # uma escrita cortada ao meio
+    assert len(sweeps.load_results(out)) == 1  # a leitura ignora a linha incompleta
+    sweeps.run_sweep(spec, out, quiet=True)
+    text = out.read_text()
+    assert text.endswith("\n") and "meia-linha" not in text
+    assert len(sweeps.load_results(out)) == 3
+
+
+def test_shards_split_the_sweep_without_overlap(tmp_path, tiny_corpus):
+    spec = sweeps.load_spec(_spec(tmp_path, tiny_corpus))
+    out = tmp_path / "r.jsonl"
+    a = sweeps.run_sweep(spec, out, quiet=True, shard="0/2")
+    b = sweeps.run_sweep(spec, out, quiet=True, shard="1/2")
+    assert len(a) + len(b) == 3 and not {r["run_id"] for r in a} & {r["run_id"] for r in b}
+    with pytest.raises(ValueError, match="--shard I/N exige"):
+        sweeps.run_sweep(spec, out, quiet=True, shard="2/2")
+
+
+def test_kill_9_and_resume_loses_and_duplicates_nothing(tmp_path, tiny_corpus):
+    raw_path = _spec(tmp_path, tiny_corpus, grid={"train.lr": [1e-3, 2e-3, 3e-3, 4e-3]})
+    raw = json.loads(raw_path.read_text())
+    raw["base"]["train"]["steps"] = 60
+    raw_path.write_text(json.dumps(raw))
+    out = tmp_path / "k.jsonl"
+    cmd = [sys.executable, "-m", "helpers.sweeps", "run", str(raw_path), "--out", str(out), "--quiet",
+           "--checkpoint-every", "5"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # espera a primeira linha e um ponto de controle do treino seguinte
+        ckpts = list((tmp_path / "k.jsonl.checkpoints").glob("*.pt")) if out.exists() else []
+        if out.exists() and out.read_bytes().count(b"\n") >= 1 and ckpts:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = sweeps.load_results(out)
+    assert 1 <= len(before) < 4
+    subprocess.run(cmd, check=True, timeout=300)
+    after = sweeps.load_results(out)
+    ids = [r["run_id"] for r in after]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert [r["run_id"] for r in after[: len(before)]] == [r["run_id"] for r in before]
+    assert all(line.strip() for line in out.read_text().splitlines())
+
+
+def test_cli_dry_run_status_and_errors(tmp_path, tiny_corpus):
+    path = _spec(tmp_path, tiny_corpus)
+    out = tmp_path / "c.jsonl"
+    run = [sys.executable, "-m", "helpers.sweeps"]
+    dry = subprocess.run(run + ["run", str(path), "--out", str(out), "--dry-run"], capture_output=True, text=True)
+    assert dry.returncode == 0 and dry.stdout.count("[pendente]") == 3 and not out.exists()
+    bad = subprocess.run(run + ["run", str(path), "--out", str(out), "--shard", "a/b"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--shard deve ter a forma I/N" in bad.stderr
+    st = subprocess.run(run + ["status", str(path), "--out", str(out)], capture_output=True, text=True)
+    assert json.loads(st.stdout)["pending"] == 3
+
+
+@pytest.mark.parametrize("spec_path", sorted((ROOT / "experiments").glob("*.json")), ids=lambda p: p.stem)
+def test_book_specs_run_in_miniature(spec_path, tmp_path):
+    """O caminho que os notebooks usam para recalcular: cada especificação do livro roda em miniatura."""
+    spec = sweeps.load_spec(spec_path)
+    assert spec.description and spec.mini
+    records = sweeps.run_sweep(spec, tmp_path / "mini.jsonl", mini=True, quiet=True)
+    assert records and all(r["status"] in ("ok", "diverged") for r in records)
+    assert all(r["mini"] for r in records)
+
+
+@pytest.mark.parametrize("spec_path", sorted((ROOT / "experiments").glob("*.json")), ids=lambda p: p.stem)
+def test_committed_results_match_their_spec(spec_path):
+    """Cada resultado versionado veio da especificação atual: mesmo conjunto de run_ids, nada a mais."""
+    out = ROOT / "results" / f"{spec_path.stem}.jsonl"
+    if not out.exists():
+        pytest.skip(f"{out.name} ainda não foi gerado")
+    spec = sweeps.load_spec(spec_path)
+    planned = {p.run_id for p in sweeps.expand(spec)}
+    records = sweeps.load_results(out)
+    ids = [r["run_id"] for r in records]
+    assert len(ids) == len(set(ids)), "linhas duplicadas"
+    assert set(ids) == planned, "resultados e especificação divergem (rode make experiments)"
+    assert all(r["spec_hash"] == spec.spec_hash and not r["mini"] for r in records)
