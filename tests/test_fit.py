@@ -106,3 +106,28 @@ def test_bad_confidence_level():
 def test_synthetic_generator_validation():
     with pytest.raises(ValueError, match="noise"):
         fit.synthetic_power_law([1.0, 2.0], k=1, alpha=1, noise=-0.1)
+
+
+def test_steps_to_reach_interpolates_in_log_steps():
+    steps = [0, 10, 100, 1000]
+    losses = [5.0, 3.0, 2.0, 1.0]
+    assert fit.steps_to_reach(steps, losses, 2.0) == pytest.approx(100.0)
+    assert fit.steps_to_reach(steps, losses, 1.5) == pytest.approx(10**2.5)
+    assert fit.steps_to_reach(steps, losses, 0.5) is None
+    assert fit.steps_to_reach(steps, losses, 4.0) == 10.0
+
+
+def test_critical_batch_recovers_known_parameters():
+    batches = np.array([256, 512, 1024, 4096, 16384, 65536], dtype=float)
+    s_min, b_crit = 300.0, 5000.0
+    r = fit.fit_critical_batch(batches, s_min * (1 + b_crit / batches))
+    assert r.s_min == pytest.approx(s_min) and r.b_crit == pytest.approx(b_crit) and r.r2 == pytest.approx(1.0)
+    assert r.e_min == pytest.approx(s_min * b_crit)
+    # Kaplan Eq. 5.1: (S/S_min − 1)(E/E_min − 1) = 1 em todo lote.
+    s, e = r.steps(batches), r.tokens(batches)
+    np.testing.assert_allclose((s / r.s_min - 1) * (e / r.e_min - 1), 1.0)
+
+
+def test_critical_batch_rejects_wrong_shape():
+    with pytest.raises(ValueError, match="parâmetros positivos"):
+        fit.fit_critical_batch([100, 200, 400], [10, 20, 40])  # passos crescem com o lote

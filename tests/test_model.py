@@ -199,3 +199,50 @@ def test_hugging_face_weights_load_back():
 def test_from_hf_state_dict_rejects_foreign_keys():
     with pytest.raises(ValueError, match="chave inesperada"):
         from_hf_state_dict({"transformer.h.0.attn.weight": torch.zeros(1)})
+
+
+# --- cache KV e geração ------------------------------------------------------
+
+@pytest.mark.parametrize("kv_heads", [4, 2, 1], ids=["MHA", "GQA", "MQA"])
+def test_incremental_decoding_with_cache_matches_full_forward(kv_heads):
+    from helpers.model import KVCache
+
+    c = cfg.ModelConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=40)
+    model = Transformer(c).eval()
+    ids = torch.randint(0, 50, (2, 20))
+    with torch.no_grad():
+        full = model(ids)
+        cache = KVCache(c, batch_size=2, max_len=20)
+        pieces = [model(ids[:, :12], cache=cache)]  # pré-preenchimento
+        pieces += [model(ids[:, t:t + 1], cache=cache) for t in range(12, 20)]  # um token por vez
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-5)
+    assert cache.length == 20
+    # O cache guarda só as heads K/V: 2 (K e V) × camadas × B × H_kv × T × D × 4 bytes.
+    assert cache.nbytes == 2 * 2 * 2 * kv_heads * 20 * 8 * 4
+    with pytest.raises(ValueError, match="o cache comporta 20 posições"):
+        model(ids[:, :1], cache=cache)
+
+
+@pytest.mark.parametrize("temperature, top_k", [(0.0, None), (0.9, 10)], ids=["gulosa", "amostrada"])
+def test_generation_with_and_without_cache_agree(temperature, top_k):
+    from helpers.model import generate
+
+    model = Transformer(cfg.tiny(2, num_key_value_heads=1)).eval()
+    prompt = torch.randint(0, 256, (2, 7))
+    a = generate(model, prompt, 15, temperature=temperature, top_k=top_k,
+                 generator=torch.Generator().manual_seed(1), use_cache=True)
+    b = generate(model, prompt, 15, temperature=temperature, top_k=top_k,
+                 generator=torch.Generator().manual_seed(1), use_cache=False)
+    assert a.shape == (2, 22) and torch.equal(a[:, :7], prompt)
+    assert torch.equal(a, b)
+
+
+def test_generate_rejects_bad_arguments():
+    from helpers.model import generate
+
+    model = Transformer(cfg.tiny(1))
+    with pytest.raises(ValueError, match="top_k deve estar entre 1 e 256"):
+        generate(model, torch.zeros(1, 3, dtype=torch.long), 2, top_k=0)
+    with pytest.raises(ValueError, match="não podem passar de max_position_embeddings"):
+        generate(model, torch.zeros(1, 120, dtype=torch.long), 20)

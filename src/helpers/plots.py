@@ -22,6 +22,7 @@ __all__ = [
     "format_si",
     "fmt",
     "markdown_table",
+    "plot_trace",
 ]
 
 # Paleta de cores acessível (Okabe–Ito), na ordem em que as séries aparecem.
@@ -131,3 +132,28 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]], ali
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(marks[a] for a in align) + " |"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+_AXIS_LABELS = {
+    "tokens": "tokens de treino",
+    "step": "passos de otimização",
+    "val_bpb": "perda de validação (bits por byte)",
+    "val_loss": "perda de validação (nats por token)",
+    "train_loss": "perda de treino (nats por token)",
+    "lr": "taxa de aprendizado",
+}
+
+
+def plot_trace(ax, record: dict, *, x: str = "tokens", y: str = "val_bpb", label: str | None = None,
+               logx: bool = False, **kwargs):
+    """A curva de um treino (``record["trace"]``): ``y`` contra ``x`` (pula o ponto 0 em log)."""
+    pts = [(t[x], t[y]) for t in record["trace"] if t.get(y) is not None and (t[x] > 0 or not logx)]
+    if not pts:
+        raise ValueError(f"o treino {record.get('run_id')} não tem pontos de {y!r}.")
+    xs, ys = zip(*pts)
+    ax.plot(xs, ys, label=label, **kwargs)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(_AXIS_LABELS.get(x, x))
+    ax.set_ylabel(_AXIS_LABELS.get(y, y))
+    return ax

@@ -44,6 +44,8 @@ __all__ = [
     "append_result",
     "run_sweep",
     "sweep_status",
+    "experiment_results",
+    "select_runs",
     "main",
 ]
 
@@ -309,6 +311,56 @@ def run_sweep(
     except OSError:
         pass
     return new_records
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def experiment_results(name: str, *, recompute: bool = False, quiet: bool = True) -> list[dict]:
+    """Os resultados de ``experiments/NOME.json`` para um capítulo.
+
+    Por padrão lê ``results/NOME.jsonl`` (os resultados versionados). Com
+    ``recompute=True`` roda a versão **miniatura** da mesma varredura num arquivo
+    temporário (segundos) — o mesmo código, orçamentos menores — e devolve esses
+    registros. Para refazer a versão completa, use a linha de comando.
+    """
+    spec_path = ROOT / "experiments" / f"{name}.json"
+    spec = load_spec(spec_path)
+    if recompute:
+        import tempfile
+
+        out = Path(tempfile.mkdtemp(prefix=f"{name}-")) / f"{name}.jsonl"
+        run_sweep(spec, out, mini=True, quiet=quiet)
+        return load_results(out)
+    out = ROOT / "results" / f"{name}.jsonl"
+    if not out.exists():
+        raise ValueError(
+            f"{out} não existe; gere-o com: python -m helpers.sweeps run {spec_path.relative_to(ROOT)} "
+            f"--out {out.relative_to(ROOT)} (ou use recompute=True para a versão miniatura)."
+        )
+    return load_results(out)
+
+
+def select_runs(records: list[dict], **criteria) -> list[dict]:
+    """Os registros cujos campos batem: ``select_runs(rs, schedule="cosine", seed=1)``.
+
+    Cada critério é procurado em ``train`` e depois em ``model``; um valor que é um
+    dicionário (como ``tokenizer``) é comparado campo a campo.
+    """
+    def matches(r: dict) -> bool:
+        for key, want in criteria.items():
+            section = r["train"] if key in r["train"] else r["model"] if key in r["model"] else None
+            if section is None:
+                raise ValueError(f"campo {key!r} não existe em train nem em model.")
+            have = section[key]
+            if isinstance(want, dict):
+                if any(have.get(k) != v for k, v in want.items()):
+                    return False
+            elif have != want:
+                return False
+        return True
+
+    return [r for r in records if matches(r)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from . import __version__
-from .config import ModelConfig
+from .config import ModelConfig, _check_positive_int
 from .data import CorpusSpec, PreparedData, TokenizerSpec, bits_per_byte, prepare_data, sample_batch, validation_batches
 from .flops import analytic_flops_per_token, deepseek_m, six_n, six_n1, six_n2
 from .model import Transformer
@@ -112,9 +112,8 @@ class TrainConfig:
         if self.budget_flops is not None and not (math.isfinite(self.budget_flops) and self.budget_flops > 0):
             raise ValueError(f"budget_flops deve ser finito e > 0; recebi {self.budget_flops}.")
         for name in ("tokens", "steps", "batch_size_tokens", "seq_len", "eval_points", "eval_tokens"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ValueError(f"{name} deve ser um inteiro ≥ 1; recebi {v!r}.")
+            if getattr(self, name) is not None:
+                _check_positive_int(name, getattr(self, name))
         if self.flops_convention not in FLOP_CONVENTIONS:
             raise ValueError(
                 f"flops_convention {self.flops_convention!r} desconhecida; as válidas são {list(FLOP_CONVENTIONS)}."
@@ -306,7 +305,8 @@ def train(
     quiet: bool = False,
     stop_after_steps: int | None = None,
     keep_checkpoint: bool = False,
-) -> RunResult:
+    return_model: bool = False,
+) -> RunResult | tuple[RunResult, Transformer]:
     """Treina um modelo e devolve o registro completo do treino.
 
     ``data`` permite reutilizar dados já preparados (senão, :func:`prepare_data`).
@@ -315,7 +315,8 @@ def train(
     ``stop_after_steps`` interrompe depois de tantos passos (status ``"interrupted"``),
     para simular uma queda; o ponto de controle é salvo antes de sair. Ao terminar, o
     ponto de controle é apagado, a menos que ``keep_checkpoint=True`` (as varreduras o
-    apagam só depois de gravar o resultado).
+    apagam só depois de gravar o resultado). Com ``return_model=True`` devolve
+    ``(resultado, modelo)``, para gerar texto ou inspecionar os pesos.
     """
     tc, mc = train_config, model_config
     rank, world, distributed = _dist_info()
@@ -507,4 +508,4 @@ def train(
     )
     if ckpt is not None and rank == 0 and state["status"] != "interrupted" and not keep_checkpoint and ckpt.exists():
         ckpt.unlink()
-    return result
+    return (result, model) if return_model else result
