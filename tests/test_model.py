@@ -246,3 +246,27 @@ def test_generate_rejects_bad_arguments():
         generate(model, torch.zeros(1, 3, dtype=torch.long), 2, top_k=0)
     with pytest.raises(ValueError, match="não podem passar de max_position_embeddings"):
         generate(model, torch.zeros(1, 120, dtype=torch.long), 20)
+
+
+def test_convert_to_gqa_mean_pools_key_value_heads():
+    from helpers.model import convert_to_gqa
+
+    mha = Transformer(cfg.ModelConfig(hidden_size=32, num_attention_heads=4, intermediate_size=64)).eval()
+    gqa = convert_to_gqa(mha, 2)
+    assert gqa.config.num_key_value_heads == 2 and mha.config.num_key_value_heads == 4
+    k_old = mha.layers[0].self_attn.k_proj.weight.view(4, 8, 32)
+    k_new = gqa.layers[0].self_attn.k_proj.weight.view(2, 8, 32)
+    torch.testing.assert_close(k_new[0], (k_old[0] + k_old[1]) / 2)
+    torch.testing.assert_close(k_new[1], (k_old[2] + k_old[3]) / 2)
+    torch.testing.assert_close(gqa.layers[1].mlp.up_proj.weight, mha.layers[1].mlp.up_proj.weight)
+    # Se as heads de um grupo já são iguais, a conversão não muda a saída.
+    with torch.no_grad():
+        for layer in mha.layers:
+            for proj in (layer.self_attn.k_proj, layer.self_attn.v_proj):
+                w = proj.weight.view(2, 2, 8, 32)
+                w[:, 1] = w[:, 0]
+    ids = torch.randint(0, 256, (1, 10))
+    with torch.no_grad():
+        torch.testing.assert_close(convert_to_gqa(mha, 2)(ids), mha(ids), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="deve dividir as 4 heads K/V"):
+        convert_to_gqa(mha, 3)

@@ -110,7 +110,7 @@ def test_shards_split_the_sweep_without_overlap(tmp_path, tiny_corpus):
 def test_kill_9_and_resume_loses_and_duplicates_nothing(tmp_path, tiny_corpus):
     raw_path = _spec(tmp_path, tiny_corpus, grid={"train.lr": [1e-3, 2e-3, 3e-3, 4e-3]})
     raw = json.loads(raw_path.read_text())
-    raw["base"]["train"]["steps"] = 60
+    raw["base"]["train"]["steps"] = 300
     raw_path.write_text(json.dumps(raw))
     out = tmp_path / "k.jsonl"
     cmd = [sys.executable, "-m", "helpers.sweeps", "run", str(raw_path), "--out", str(out), "--quiet",
@@ -121,7 +121,7 @@ def test_kill_9_and_resume_loses_and_duplicates_nothing(tmp_path, tiny_corpus):
         ckpts = list((tmp_path / "k.jsonl.checkpoints").glob("*.pt")) if out.exists() else []
         if out.exists() and out.read_bytes().count(b"\n") >= 1 and ckpts:
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = sweeps.load_results(out)

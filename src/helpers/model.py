@@ -28,6 +28,7 @@ __all__ = [
     "from_hf_state_dict",
     "generate",
     "KVCache",
+    "convert_to_gqa",
 ]
 
 
@@ -319,3 +320,31 @@ def generate(
         out = torch.cat([out, nxt], dim=1)
     model.train(was_training)
     return out
+
+
+def convert_to_gqa(model: Transformer, num_key_value_heads: int) -> Transformer:
+    """Converte um modelo treinado para menos *heads* K/V pela média dentro de cada grupo.
+
+    É a receita de *uptraining* de Ainslie et al. (2023): as ``H_kv`` *heads* de chave
+    (e de valor) de cada grupo de ``H_kv / H_kv_novo`` *heads* vizinhas viram uma só, a
+    média delas; as demais camadas são copiadas. Com ``num_key_value_heads=1`` o
+    resultado é MQA. Devolve um modelo novo; o original não muda.
+    """
+    old = model.config
+    if num_key_value_heads < 1 or old.num_key_value_heads % num_key_value_heads:
+        raise ValueError(
+            f"num_key_value_heads ({num_key_value_heads}) deve dividir as {old.num_key_value_heads} "
+            "heads K/V do modelo original."
+        )
+    new_config = old.replace(num_key_value_heads=num_key_value_heads)
+    new = Transformer(new_config).to(next(model.parameters()).device)
+    pool = old.num_key_value_heads // num_key_value_heads
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if name.endswith(("self_attn.k_proj.weight", "self_attn.v_proj.weight")):
+            # [H_kv·D, d] -> [H_kv_novo, pool, D, d] -> média sobre o grupo
+            w = tensor.view(num_key_value_heads, pool, old.head_dim, old.hidden_size).mean(dim=1)
+            tensor = w.reshape(num_key_value_heads * old.head_dim, old.hidden_size)
+        state[name] = tensor
+    new.load_state_dict(state)
+    return new

@@ -191,7 +191,12 @@ def run_id(model_config: ModelConfig, train_config: TrainConfig) -> str:
 
 @dataclass
 class RunResult:
-    """O registro de um treino (uma linha JSON em ``results/*.jsonl``)."""
+    """O registro de um treino (uma linha JSON em ``results/*.jsonl``).
+
+    ``wall_time_s`` é o tempo do laço de treino, incluindo as avaliações intermediárias;
+    ``tokens_per_s`` e ``achieved_flops_per_s`` (FLOPs medidos do modelo por segundo)
+    dividem por esse tempo. ``compute`` traz o orçamento gasto em cada convenção.
+    """
 
     run_id: str
     status: str
