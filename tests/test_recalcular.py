@@ -21,7 +21,8 @@ def test_experimental_notebooks_declare_the_flag():
 
 
 @pytest.mark.parametrize("path", CANDIDATES, ids=lambda p: p.stem)
-def test_notebook_runs_in_miniature_mode(path):
+def test_notebook_runs_in_miniature_mode(path, monkeypatch):
+    monkeypatch.delenv("LEIS_DE_ESCALA_CACHE")  # o corpus padrão usa o cache do usuário (persistente)
     nb = nbformat.read(path, as_version=4)
     flagged = [c for c in nb.cells if c.cell_type == "code" and FLAG in c.source]
     assert len(flagged) == 1

@@ -147,8 +147,9 @@ def test_cli_dry_run_status_and_errors(tmp_path, tiny_corpus):
 
 
 @pytest.mark.parametrize("spec_path", sorted((ROOT / "experiments").glob("*.json")), ids=lambda p: p.stem)
-def test_book_specs_run_in_miniature(spec_path, tmp_path):
+def test_book_specs_run_in_miniature(spec_path, tmp_path, monkeypatch):
     """O caminho que os notebooks usam para recalcular: cada especificação do livro roda em miniatura."""
+    monkeypatch.delenv("LEIS_DE_ESCALA_CACHE")  # o corpus padrão usa o cache do usuário (persistente)
     spec = sweeps.load_spec(spec_path)
     assert spec.description and spec.mini
     records = sweeps.run_sweep(spec, tmp_path / "mini.jsonl", mini=True, quiet=True)

@@ -154,6 +154,9 @@ def plot_trace(ax, record: dict, *, x: str = "tokens", y: str = "val_bpb", label
     ax.plot(xs, ys, label=label, **kwargs)
     if logx:
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    elif x == "tokens":
+        ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: format_si(v) if v else "0"))
     ax.set_xlabel(_AXIS_LABELS.get(x, x))
     ax.set_ylabel(_AXIS_LABELS.get(y, y))
     return ax
