@@ -70,6 +70,7 @@ def test_result_is_complete_and_loss_goes_down(corpus, data):
     assert [t["step"] for t in r.trace] == [0, 10, 20, 30, 40]
     assert set(r.flops_per_token) == {"M", "6N", "6N1", "6N2", "measured"}
     assert r.versions["torch"] and r.data["fingerprint"] and r.device == "cpu"
+    assert "commit" in r.versions and r.versions["dirty"] in (True, False, None)
     assert r.tokens_per_s > 0 and r.achieved_flops_per_s > 0
     json.dumps(r.to_dict())
 

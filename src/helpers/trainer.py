@@ -230,12 +230,21 @@ class RunResult:
 
 # --- utilidades ----------------------------------------------------------------
 
-def _versions() -> dict[str, str]:
-    commit = ""
+def _versions() -> dict[str, Any]:
+    """Versões e o *commit* do código no **início** do treino.
+
+    ``dirty`` diz se havia mudanças não versionadas no código (fora de ``results/``,
+    que as próprias varreduras modificam) — nesse caso o *commit* não basta para
+    reproduzir o treino.
+    """
+    here = Path(__file__).resolve().parent
+    commit, dirty = "", None
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=5).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":(exclude,top)results"],
+                                cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         pass
     return {
@@ -244,6 +253,7 @@ def _versions() -> dict[str, str]:
         "numpy": np.__version__,
         "helpers": __version__,
         "commit": commit,
+        "dirty": dirty,
         "machine": platform.machine(),
     }
 
@@ -324,6 +334,7 @@ def train(
     ``(resultado, modelo)``, para gerar texto ou inspecionar os pesos.
     """
     tc, mc = train_config, model_config
+    versions = _versions()  # o código que roda é o do início do treino
     rank, world, distributed = _dist_info()
     device = _pick_device(tc.device)
     if distributed and device.type == "cuda":
@@ -508,7 +519,7 @@ def train(
         device=str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         world_size=world,
         data=data.describe(),
-        versions=_versions(),
+        versions=versions,
         message=state["message"],
     )
     if ckpt is not None and rank == 0 and state["status"] != "interrupted" and not keep_checkpoint and ckpt.exists():
