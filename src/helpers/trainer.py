@@ -233,16 +233,17 @@ class RunResult:
 def _versions() -> dict[str, Any]:
     """Versões e o *commit* do código no **início** do treino.
 
-    ``dirty`` diz se havia mudanças não versionadas no código (fora de ``results/``,
-    que as próprias varreduras modificam) — nesse caso o *commit* não basta para
-    reproduzir o treino.
+    ``dirty`` diz se havia mudanças não versionadas no que define um treino — o pacote
+    ``helpers``, as especificações de ``experiments/`` e as dependências fixadas —;
+    nesse caso o *commit* não basta para reproduzir o treino.
     """
     here = Path(__file__).resolve().parent
     commit, dirty = "", None
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                                 timeout=5).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":(exclude,top)results"],
+        paths = [":(top)src", ":(top)experiments", ":(top)requirements.txt", ":(top)pyproject.toml"]
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *paths],
                                 cwd=here, capture_output=True, text=True, timeout=5)
         dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
