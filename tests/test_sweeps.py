@@ -170,3 +170,6 @@ def test_committed_results_match_their_spec(spec_path):
     assert len(ids) == len(set(ids)), "linhas duplicadas"
     assert set(ids) == planned, "resultados e especificação divergem (rode make experiments)"
     assert all(r["spec_hash"] == spec.spec_hash and not r["mini"] for r in records)
+    # Gerados por código versionado: o commit registrado reproduz cada treino.
+    assert all(r["versions"]["commit"] and r["versions"]["dirty"] is False for r in records)
+    assert all(r["status"] in ("ok", "diverged") for r in records)
