@@ -270,3 +270,25 @@ def test_convert_to_gqa_mean_pools_key_value_heads():
         torch.testing.assert_close(convert_to_gqa(mha, 2)(ids), mha(ids), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="deve dividir as 4 heads K/V"):
         convert_to_gqa(mha, 3)
+
+
+@pytest.mark.parametrize("dtype, nbytes", [(torch.float32, 4), (torch.bfloat16, 2)])
+def test_kv_cache_formula_matches_allocated_tensors(dtype, nbytes):
+    from helpers.attention import kv_cache_bytes
+    from helpers.model import KVCache
+
+    for c in (cfg.tiny(2), cfg.tiny(3, num_key_value_heads=1), cfg.deepseek_67b().replace(num_hidden_layers=2)):
+        cache = KVCache(c, batch_size=3, max_len=64, device="meta", dtype=dtype)
+        assert cache.nbytes == kv_cache_bytes(c, 64, batch_size=3, bytes_per_value=nbytes)
+
+
+def test_kv_cache_of_the_published_models():
+    from helpers.attention import kv_cache_bytes
+
+    # facts.md §5 [D]: 67B (95 camadas, 8 heads K/V, d_h 128, 4096 tokens, bf16) = 1,48 GiB; 7B MHA = 1,875 GiB.
+    assert kv_cache_bytes(cfg.deepseek_67b(), 4096) / 2**30 == pytest.approx(1.484, abs=1e-3)
+    assert kv_cache_bytes(cfg.deepseek_7b(), 4096) / 2**30 == pytest.approx(1.875)
+    mha = cfg.deepseek_67b().replace(num_key_value_heads=64)
+    assert kv_cache_bytes(mha, 4096) / 2**30 == pytest.approx(11.875)
+    with pytest.raises(ValueError, match="tokens deve ser um inteiro ≥ 1"):
+        kv_cache_bytes(mha, 0)

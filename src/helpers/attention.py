@@ -28,6 +28,7 @@ __all__ = [
     "repeat_kv",
     "reference_attention",
     "causal_mask",
+    "kv_cache_bytes",
 ]
 
 
@@ -165,3 +166,16 @@ def reference_attention(
     if causal:
         scores = scores.masked_fill(~causal_mask(q.shape[2], k.shape[2], q.device), float("-inf"))
     return torch.softmax(scores, dim=-1) @ v
+
+
+def kv_cache_bytes(config, tokens: int, *, batch_size: int = 1, bytes_per_value: int = 2) -> int:
+    """Bytes do cache KV: ``2 × n_layer × n_kv × d_h × tokens × batch × bytes``.
+
+    O 2 da frente é K e V. Com ``bytes_per_value=2`` (bf16), é o tamanho do cache de
+    inferência; :class:`helpers.model.KVCache` aloca exatamente isso (os testes conferem).
+    """
+    for name, value in (("tokens", tokens), ("batch_size", batch_size), ("bytes_per_value", bytes_per_value)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} deve ser um inteiro ≥ 1; recebi {value!r}.")
+    return (2 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim
+            * tokens * batch_size * bytes_per_value)
