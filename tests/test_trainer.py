@@ -151,3 +151,16 @@ def test_ddp_on_two_cpu_processes_matches_one_process(corpus, data, tmp_path, ti
         assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-5)
         if b["train_loss"] is not None:
             assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)
+
+
+def test_planned_steps_matches_the_sweep_cost_estimate(corpus):
+    from helpers.sweeps import PlannedRun
+    from helpers.trainer import planned_steps
+
+    m = deepseek_m(MODEL, 16)
+    cfg = _cfg(corpus, steps=None, budget_flops=m * 256 * 9.5)
+    assert planned_steps(MODEL, cfg) == 9
+    run = PlannedRun(0, "x", MODEL, cfg, {})
+    assert run.flops == flops_per_token(MODEL, 16, "measured") * 9 * 256
+    with pytest.raises(ValueError, match="não completa nem um lote"):
+        planned_steps(MODEL, _cfg(corpus, steps=None, tokens=100))

@@ -9,6 +9,10 @@ Um módulo por responsabilidade:
 - :mod:`helpers.deepseek` — as leis e tabelas publicadas do DeepSeek LLM;
 - :mod:`helpers.literature` — as leis publicadas de Kaplan et al. e do Chinchilla;
 - :mod:`helpers.fit` — ajustes de leis de potência com incerteza;
+- :mod:`helpers.data` — o corpus embutido, os tokenizadores, a divisão e a amostragem de lotes;
+- :mod:`helpers.schedules` — aquecimento + degraus do DeepSeek, cosseno, constante;
+- :mod:`helpers.trainer` — ``train(model_config, train_config) -> RunResult``;
+- :mod:`helpers.sweeps` — varreduras declarativas e resultados retomáveis (linha de comando);
 - :mod:`helpers.plots` — o estilo das figuras e tabelas do livro.
 """
 

@@ -78,8 +78,8 @@ def attention_backend(name: str):
       *kernel* fundido, sem materializar a matriz de pontuações;
     - ``"math"``: as duas multiplicações e o softmax escritos por extenso.
 
-    Os dois dão o mesmo resultado (a menos de arredondamento); na CPU, o fundido é
-    cerca de 2,5 vezes mais rápido nos modelos minúsculos do livro. A contagem de
+    Os dois dão o mesmo resultado (a menos de arredondamento); o fundido é o mais
+    rápido e o que o treino usa. A contagem de
     FLOPs usa ``"math"``: o ``FlopCounterMode`` não enxerga o *kernel* fundido com
     máscara da CPU e deixaria de fora todo o custo da atenção.
     """

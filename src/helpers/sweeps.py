@@ -31,7 +31,7 @@ from typing import Any
 
 from .config import ModelConfig, tiny
 from .data import CorpusSpec, TokenizerSpec, prepare_data
-from .trainer import RunResult, TrainConfig, flops_per_token, run_id, train
+from .trainer import RunResult, TrainConfig, flops_per_token, planned_steps, run_id, train
 
 __all__ = [
     "SweepSpec",
@@ -139,13 +139,7 @@ class PlannedRun:
     def flops(self) -> float:
         """Custo estimado (FLOPs medidos por token × tokens) — o peso na barra de progresso."""
         t = self.train
-        fpt = flops_per_token(self.model, t.seq_len, "measured")
-        if t.steps is not None:
-            return fpt * t.steps * t.batch_size_tokens
-        if t.tokens is not None:
-            return fpt * (t.tokens // t.batch_size_tokens) * t.batch_size_tokens
-        per_step = flops_per_token(self.model, t.seq_len, t.flops_convention) * t.batch_size_tokens
-        return fpt * (t.budget_flops // per_step) * t.batch_size_tokens
+        return flops_per_token(self.model, t.seq_len, "measured") * planned_steps(self.model, t) * t.batch_size_tokens
 
 
 def expand(spec: SweepSpec, *, mini: bool = False) -> list[PlannedRun]:

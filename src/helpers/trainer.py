@@ -47,7 +47,7 @@ from .flops import analytic_flops_per_token, deepseek_m, six_n, six_n1, six_n2
 from .model import Transformer
 from .schedules import SCHEDULES, ScheduleConfig, lr_multiplier
 
-__all__ = ["TrainConfig", "RunResult", "train", "flops_per_token", "FLOP_CONVENTIONS", "run_id"]
+__all__ = ["TrainConfig", "RunResult", "train", "planned_steps", "flops_per_token", "FLOP_CONVENTIONS", "run_id"]
 
 FLOP_CONVENTIONS = ("M", "6N", "6N1", "6N2", "measured")
 
@@ -65,6 +65,33 @@ def flops_per_token(model_config: ModelConfig, seq_len: int, convention: str = "
     if convention == "measured":
         return float(analytic_flops_per_token(model_config, seq_len).total)
     raise ValueError(f"convenção de FLOPs desconhecida {convention!r}; as válidas são {list(FLOP_CONVENTIONS)}.")
+
+
+def planned_steps(model_config: ModelConfig, train_config: TrainConfig) -> int:
+    """Quantos passos o orçamento compra: ``steps``, ``tokens // B`` ou ``⌊C / (FLOPs/token · B)⌋``.
+
+    Levanta ``ValueError`` se o orçamento não paga nem um passo.
+    """
+    tc = train_config
+    if tc.steps is not None:
+        return tc.steps
+    if tc.tokens is not None:
+        steps = tc.tokens // tc.batch_size_tokens
+        if steps < 1:
+            raise ValueError(
+                f"tokens ({tc.tokens}) não completa nem um lote de {tc.batch_size_tokens} tokens; "
+                "aumente tokens ou reduza batch_size_tokens."
+            )
+        return steps
+    per_token = flops_per_token(model_config, tc.seq_len, tc.flops_convention)
+    steps = int(tc.budget_flops // (per_token * tc.batch_size_tokens))
+    if steps < 1:
+        raise ValueError(
+            f"o orçamento não paga nem um passo: um passo custa {per_token * tc.batch_size_tokens:.3g} FLOPs "
+            f"({tc.batch_size_tokens} tokens × {per_token:.3g} FLOPs/token, convenção {tc.flops_convention}); "
+            f"budget_flops = {tc.budget_flops:.3g}; aumente o orçamento ou reduza o lote."
+        )
+    return steps
 
 
 @dataclass(frozen=True)
@@ -353,19 +380,7 @@ def train(
         )
 
     conventions = {c: flops_per_token(mc, tc.seq_len, c) for c in FLOP_CONVENTIONS}
-    if tc.steps is not None:
-        steps = tc.steps
-    elif tc.tokens is not None:
-        steps = tc.tokens // tc.batch_size_tokens
-    else:
-        steps = int(tc.budget_flops // (conventions[tc.flops_convention] * tc.batch_size_tokens))
-    if steps < 1:
-        one_step = conventions[tc.flops_convention] * tc.batch_size_tokens
-        raise ValueError(
-            f"o orçamento não paga nem um passo: um passo custa {one_step:.3g} FLOPs "
-            f"({tc.batch_size_tokens} tokens × {conventions[tc.flops_convention]:.3g} FLOPs/token, "
-            f"convenção {tc.flops_convention}); aumente o orçamento ou reduza o lote."
-        )
+    steps = planned_steps(mc, tc)
     seqs = tc.batch_size_sequences
     if seqs % world:
         raise ValueError(f"o lote de {seqs} sequências não se divide entre {world} processos.")
