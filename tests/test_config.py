@@ -93,3 +93,14 @@ def test_replace_revalidates():
 def test_from_shape_table3_row():
     c = cfg.from_shape(8, 512)
     assert (c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.vocab_size) == (8, 512, 4, 102400)
+
+
+def test_tiny_hidden_size_overrides_aspect_ratio():
+    c = cfg.tiny(3, hidden_size=64)
+    assert (c.num_hidden_layers, c.hidden_size, c.num_attention_heads) == (3, 64, 4)
+    # sem hidden_size, a família de sempre não muda
+    assert cfg.tiny(3) == cfg.tiny(3, hidden_size=48)
+    with pytest.raises(ValueError, match="hidden_size = 40 deve ser múltiplo de head_dim"):
+        cfg.tiny(2, hidden_size=40)
+    with pytest.raises(ValueError, match="hidden_size"):
+        cfg.tiny(2, hidden_size=0)

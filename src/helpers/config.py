@@ -245,6 +245,7 @@ def tiny(
     num_hidden_layers: int = 2,
     *,
     aspect_ratio: int = 16,
+    hidden_size: int | None = None,
     head_dim: int = 16,
     num_key_value_heads: int | None = None,
     vocab_size: int = 256,
@@ -255,15 +256,23 @@ def tiny(
 
     Um único parâmetro (a profundidade) percorre a família, como nas varreduras
     IsoFLOP: ``tiny(1)`` tem d = 16, ``tiny(4)`` tem d = 64, e assim por diante.
-    Vocabulário de bytes (256) e contexto de 128 por padrão.
+    Vocabulário de bytes (256) e contexto de 128 por padrão. ``hidden_size``, se
+    dado, fixa a largura diretamente (e ``aspect_ratio`` é ignorado) — é assim que a
+    escada de tamanhos dos perfis IsoFLOP intercala "mais uma camada" e "mais largo".
     """
     _check_positive_int("num_hidden_layers", num_hidden_layers)
     _check_positive_int("aspect_ratio", aspect_ratio)
     _check_positive_int("head_dim", head_dim)
-    hidden = aspect_ratio * num_hidden_layers
+    if hidden_size is not None:
+        _check_positive_int("hidden_size", hidden_size)
+        hidden = hidden_size
+        what = "hidden_size"
+    else:
+        hidden = aspect_ratio * num_hidden_layers
+        what = "d_model = aspect_ratio · n_layer"
     if hidden % head_dim != 0:
         raise ValueError(
-            f"d_model = aspect_ratio · n_layer = {hidden} deve ser múltiplo de head_dim ({head_dim})."
+            f"{what} = {hidden} deve ser múltiplo de head_dim ({head_dim})."
         )
     return ModelConfig(
         vocab_size=vocab_size,
