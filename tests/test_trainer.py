@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from helpers.config import tiny
 from helpers.data import corpus_spec, prepare_data
@@ -164,3 +165,29 @@ def test_planned_steps_matches_the_sweep_cost_estimate(corpus):
     assert run.flops == flops_per_token(MODEL, 16, "measured") * 9 * 256
     with pytest.raises(ValueError, match="não completa nem um lote"):
         planned_steps(MODEL, _cfg(corpus, steps=None, tokens=100))
+
+
+def test_single_outlier_batch_is_not_divergence(corpus, data, monkeypatch):
+    """Um lote atípico isolado (perda 3× a inicial num único passo) não encerra o treino.
+
+    O pico é simulado multiplicando a perda de um passo; o critério antigo (passo a
+    passo, > 1,5 × a inicial) teria declarado divergência aqui.
+    """
+    import helpers.trainer as trainer_mod
+
+    real_ce = torch.nn.functional.cross_entropy
+    losses = []
+
+    def ce(*args, **kwargs):
+        out = real_ce(*args, **kwargs)
+        if torch.is_grad_enabled():
+            if len(losses) == 30:
+                out = out * (3.0 * losses[0] / out.item())
+            losses.append(out.item())
+        return out
+
+    monkeypatch.setattr(trainer_mod.F, "cross_entropy", ce)
+    r = train(MODEL, _cfg(corpus, steps=60, lr=3e-3), data=data, quiet=True)
+    assert max(losses) > 1.5 * losses[0]
+    assert r.status == "ok", r.message
+    assert r.steps == 60

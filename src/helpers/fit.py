@@ -16,10 +16,12 @@ com poucos pontos — o capítulo 1 mostra isso por simulação.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, stats
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "PowerLawFit",
@@ -31,6 +33,20 @@ __all__ = [
     "steps_to_reach",
     "CriticalBatchFit",
     "fit_critical_batch",
+    "BootstrapResult",
+    "bootstrap",
+    "bootstrap_power_law",
+    "near_optimal",
+    "HyperparameterLaws",
+    "fit_hyperparameter_laws",
+    "IsoFlopProfile",
+    "isoflop_profile",
+    "IsoFlopFit",
+    "fit_isoflop",
+    "prediction_interval",
+    "ParametricLossFit",
+    "approach3_start_grid",
+    "fit_approach3",
 ]
 
 
@@ -329,3 +345,600 @@ def fit_critical_batch(batch_sizes, steps_needed) -> CriticalBatchFit:
     ss_tot = float(((s - s.mean()) ** 2).sum())
     r2 = 1 - float(resid @ resid) / ss_tot if ss_tot > 0 else 1.0
     return CriticalBatchFit(s_min=float(s_min), b_crit=float(slope / s_min), r2=r2)
+
+
+# --- bootstrap -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Estimativas num conjunto de dados e a sua distribuição por reamostragem.
+
+    ``estimate`` vem do ajuste nos dados originais; ``samples[nome]`` tem um valor
+    por reamostragem bem-sucedida; ``n_failed`` conta as reamostragens em que o
+    ajuste não foi possível (por exemplo, todos os pontos sorteados iguais).
+    Os intervalos são percentis da distribuição (bootstrap *percentil*).
+    """
+
+    estimate: dict[str, float]
+    samples: dict[str, np.ndarray] = field(repr=False)
+    level: float
+    n_boot: int
+    n_failed: int
+
+    def ci(self, name: str, level: float | None = None) -> tuple[float, float]:
+        """Intervalo percentil de ``name`` no nível ``level`` (padrão: o da reamostragem)."""
+        if name not in self.samples:
+            raise ValueError(f"parâmetro desconhecido {name!r}; os disponíveis são {sorted(self.samples)}.")
+        level = self.level if level is None else level
+        if not 0 < level < 1:
+            raise ValueError(f"o nível de confiança deve estar em (0, 1); recebi {level}.")
+        s = self.samples[name]
+        lo, hi = np.quantile(s, [0.5 - level / 2, 0.5 + level / 2])
+        return float(lo), float(hi)
+
+    def intervals(self, level: float | None = None) -> dict[str, tuple[float, float]]:
+        """Todos os intervalos, ``{nome: (baixo, alto)}``."""
+        return {name: self.ci(name, level) for name in self.samples}
+
+    def std(self, name: str) -> float:
+        """Desvio padrão da distribuição de ``name`` (um "erro-padrão bootstrap")."""
+        return float(np.std(self.samples[name], ddof=1))
+
+
+def bootstrap(fn, *arrays, groups=None, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+              max_failed_fraction: float = 0.5) -> BootstrapResult:
+    """Reamostra as *linhas* de ``arrays`` com reposição e reaplica ``fn``.
+
+    ``fn(*arrays) -> dict[str, float]`` é o ajuste completo (as mesmas linhas em
+    todos os vetores). Com ``groups``, a reamostragem é estratificada: cada grupo
+    (por exemplo, um orçamento de computação) é reamostrado dentro de si e mantém o
+    seu tamanho — a estrutura do experimento é preservada. Reamostragens em que
+    ``fn`` levanta ``ValueError`` contam como falhas; se passarem de
+    ``max_failed_fraction``, o erro é levantado.
+    """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
+        raise ValueError(f"n_boot deve ser um inteiro ≥ 10; recebi {n_boot!r}.")
+    if not 0 < level < 1:
+        raise ValueError(f"o nível de confiança deve estar em (0, 1); recebi {level}.")
+    arrays = [np.asarray(a) for a in arrays]
+    if not arrays:
+        raise ValueError("bootstrap precisa de pelo menos um vetor de dados.")
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError(f"os vetores devem ter o mesmo tamanho; recebi {[len(a) for a in arrays]}.")
+    estimate = {k: float(v) for k, v in fn(*arrays).items()}
+    if groups is None:
+        strata = [np.arange(n)]
+    else:
+        groups = np.asarray(groups)
+        if len(groups) != n:
+            raise ValueError(f"groups deve ter {n} elementos; recebi {len(groups)}.")
+        strata = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {k: [] for k in estimate}
+    failed = 0
+    for _ in range(n_boot):
+        idx = np.concatenate([rng.choice(s, size=s.size, replace=True) for s in strata])
+        try:
+            out = fn(*(a[idx] for a in arrays))
+        except (ValueError, np.linalg.LinAlgError):
+            failed += 1
+            continue
+        for k in samples:
+            samples[k].append(float(out[k]))
+    if failed > max_failed_fraction * n_boot:
+        raise ValueError(
+            f"{failed} de {n_boot} reamostragens falharam (limite {max_failed_fraction:.0%}); "
+            "há pontos de menos para um intervalo bootstrap confiável."
+        )
+    return BootstrapResult(estimate=estimate, samples={k: np.asarray(v) for k, v in samples.items()},
+                           level=level, n_boot=n_boot, n_failed=failed)
+
+
+def bootstrap_power_law(x, y, *, offset: bool = False, n_boot: int = 1000, level: float = 0.95,
+                        seed: int = 0) -> BootstrapResult:
+    """Intervalos bootstrap para ``y = k·x^α`` (``offset=False``) ou ``y = E + k·x^-α``.
+
+    Parâmetros devolvidos: ``k`` e ``alpha`` (e ``E`` com ``offset=True``), na mesma
+    convenção de sinal de :func:`fit_power_law` / :func:`fit_power_law_offset`.
+    """
+    x, y = _validate_xy(x, y, min_points=4 if offset else 3)
+
+    def fn(xs, ys):
+        if offset:
+            f = fit_power_law_offset(xs, ys)
+            return {"E": f.E, "k": f.k, "alpha": f.alpha}
+        f = fit_power_law(xs, ys)
+        return {"k": f.k, "alpha": f.alpha}
+
+    return bootstrap(fn, x, y, n_boot=n_boot, level=level, seed=seed)
+
+
+# --- região quase ótima e leis de hiperparâmetros (DeepSeek §3.1) -----------------
+
+def _validate_losses(losses, n: int | None = None) -> np.ndarray:
+    losses = np.asarray(losses, dtype=float)
+    if losses.ndim != 1:
+        raise ValueError(f"as perdas devem formar um vetor 1D; recebi forma {losses.shape}.")
+    if n is not None and losses.size != n:
+        raise ValueError(f"esperava {n} perdas; recebi {losses.size}.")
+    finite = losses[np.isfinite(losses)]
+    if finite.size == 0:
+        raise ValueError("nenhuma perda finita: todos os treinos divergiram ou faltam.")
+    if (finite <= 0).any():
+        raise ValueError(f"as perdas devem ser > 0; recebi {float(finite.min())!r}.")
+    return losses
+
+
+def near_optimal(losses, tolerance: float = 0.0025) -> np.ndarray:
+    """Máscara dos treinos com perda ≤ (1 + tolerance) × a melhor perda.
+
+    É o critério do DeepSeek (§3.1): os pontos "quase ótimos" de uma grade de
+    hiperparâmetros ficam a até 0,25% da menor perda. Perdas ``NaN`` (treinos que
+    divergiram) nunca entram na região.
+    """
+    if not (np.isfinite(tolerance) and 0 <= tolerance < 1):
+        raise ValueError(f"tolerance deve estar em [0, 1); recebi {tolerance}.")
+    losses = _validate_losses(losses)
+    best = np.nanmin(losses)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(losses) & (losses <= best * (1 + tolerance))
+
+
+def _group_keys(groups) -> tuple[np.ndarray, np.ndarray]:
+    groups = np.asarray(groups, dtype=float)
+    if groups.ndim != 1:
+        raise ValueError("os orçamentos devem formar um vetor 1D.")
+    if (~np.isfinite(groups) | (groups <= 0)).any():
+        i = int(np.flatnonzero(~np.isfinite(groups) | (groups <= 0))[0])
+        raise ValueError(f"os orçamentos devem ser finitos e > 0; orçamento[{i}] = {float(groups[i])!r}.")
+    return groups, np.unique(groups)
+
+
+@dataclass(frozen=True)
+class HyperparameterLaws:
+    """``η_opt = η_base · C^α_η`` e ``B_opt = B_base · C^α_B`` pelos pontos quase ótimos.
+
+    ``selected`` marca os treinos que entraram no ajuste (quase ótimos no seu
+    orçamento); ``best`` marca o melhor de cada orçamento.
+    """
+
+    lr: PowerLawFit
+    batch: PowerLawFit
+    lr_boot: BootstrapResult
+    batch_boot: BootstrapResult
+    selected: np.ndarray = field(repr=False)
+    best: np.ndarray = field(repr=False)
+    tolerance: float
+    budgets: np.ndarray = field(repr=False)
+
+    def lr_opt(self, compute):
+        return self.lr.predict(compute)
+
+    def batch_opt(self, compute):
+        return self.batch.predict(compute)
+
+
+def fit_hyperparameter_laws(budgets, lrs, batches, losses, *, tolerance: float = 0.0025,
+                            n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> HyperparameterLaws:
+    """O método do DeepSeek (§3.1): região quase ótima por orçamento, depois leis de potência em C.
+
+    Em cada orçamento, os treinos a até ``tolerance`` da melhor perda daquele
+    orçamento são "quase ótimos"; a taxa de aprendizado e o lote de **todos** esses
+    pontos são ajustados como leis de potência no orçamento (uma reta em log-log).
+    Os intervalos vêm de reamostrar os pontos quase ótimos dentro de cada orçamento.
+    Exige pelo menos 2 orçamentos distintos e 3 pontos quase ótimos no total.
+    """
+    budgets, keys = _group_keys(budgets)
+    n = budgets.size
+    lrs = np.asarray(lrs, dtype=float)
+    batches = np.asarray(batches, dtype=float)
+    losses = _validate_losses(losses, n)
+    if lrs.shape != (n,) or batches.shape != (n,):
+        raise ValueError(f"orçamentos, taxas, lotes e perdas devem ter o mesmo tamanho ({n}).")
+    for name, arr in (("taxa de aprendizado", lrs), ("lote", batches)):
+        if (~np.isfinite(arr) | (arr <= 0)).any():
+            i = int(np.flatnonzero(~np.isfinite(arr) | (arr <= 0))[0])
+            raise ValueError(f"{name} deve ser finito e > 0; valor [{i}] = {float(arr[i])!r}.")
+    if keys.size < 2:
+        raise ValueError(
+            f"as leis em função da computação precisam de pelo menos 2 orçamentos distintos; recebi só {keys.size} "
+            f"({', '.join(f'{k:.3g}' for k in keys)} FLOPs)."
+        )
+    selected = np.zeros(n, dtype=bool)
+    best = np.zeros(n, dtype=bool)
+    for k in keys:
+        idx = np.flatnonzero(budgets == k)
+        if not np.isfinite(losses[idx]).any():
+            raise ValueError(f"no orçamento {k:.3g} todos os treinos divergiram: não há ótimo.")
+        selected[idx] = near_optimal(losses[idx], tolerance)
+        best[idx[np.nanargmin(losses[idx])]] = True
+    c, lr_sel, b_sel = budgets[selected], lrs[selected], batches[selected]
+    if c.size < 3:
+        raise ValueError(
+            f"só {c.size} pontos quase ótimos com tolerance = {tolerance}; são precisos 3 ou mais "
+            "(aumente a tolerância ou a grade)."
+        )
+
+    def law(values):
+        def fn(cs, vs):
+            f = fit_power_law(cs, vs)
+            return {"k": f.k, "alpha": f.alpha}
+        return fn
+
+    lr_boot = bootstrap(law(lr_sel), c, lr_sel, groups=c, n_boot=n_boot, level=level, seed=seed)
+    b_boot = bootstrap(law(b_sel), c, b_sel, groups=c, n_boot=n_boot, level=level, seed=seed + 1)
+    return HyperparameterLaws(
+        lr=fit_power_law(c, lr_sel), batch=fit_power_law(c, b_sel), lr_boot=lr_boot, batch_boot=b_boot,
+        selected=selected, best=best, tolerance=float(tolerance), budgets=budgets,
+    )
+
+
+# --- perfis IsoFLOP (DeepSeek §3.2; Chinchilla, abordagem 2) -----------------------
+
+@dataclass(frozen=True)
+class IsoFlopProfile:
+    """A parábola ``L = c0 + c1·u + c2·u²`` em ``u = log10(escala)`` de um orçamento.
+
+    ``accepted`` é falso quando a curva não tem mínimo interior (``c2 ≤ 0`` ou o
+    vértice fora da faixa medida); ``reason`` diz por quê. ``tokens_opt`` vem de
+    uma reta de ``log10 D`` contra ``u`` no mesmo orçamento, avaliada no vértice, e
+    ``compute_opt = scale_opt · tokens_opt`` é o orçamento nessa representação (na
+    convenção M, igual ao nominal).
+    """
+
+    budget: float
+    coef: tuple[float, float, float]
+    scale_opt: float
+    tokens_opt: float
+    loss_opt: float
+    compute_opt: float
+    n_points: int
+    scale_range: tuple[float, float]
+    accepted: bool
+    reason: str = ""
+
+    @property
+    def curvature(self) -> float:
+        """``d²L / d(log10 escala)²`` — quão fechado é o U (por década², na unidade da perda)."""
+        return 2 * self.coef[2]
+
+    def predict(self, scale):
+        u = np.log10(np.asarray(scale, dtype=float))
+        c0, c1, c2 = self.coef
+        return c0 + c1 * u + c2 * u**2
+
+
+def isoflop_profile(scales, tokens, losses, *, budget: float | None = None) -> IsoFlopProfile:
+    """Ajusta a parábola de um orçamento e localiza o vértice (ver :class:`IsoFlopProfile`)."""
+    scales, losses_ = _validate_xy(scales, losses, min_points=3)
+    tokens = np.asarray(tokens, dtype=float)
+    if tokens.shape != scales.shape or (~np.isfinite(tokens) | (tokens <= 0)).any():
+        raise ValueError("tokens deve ter um valor finito e > 0 para cada escala.")
+    u = np.log10(scales)
+    if np.unique(u).size < 3:
+        raise ValueError(
+            f"uma parábola precisa de pelo menos 3 escalas distintas; recebi {np.unique(u).size}."
+        )
+    c2, c1, c0 = np.polyfit(u, losses_, 2)
+    d1, d0 = np.polyfit(u, np.log10(tokens), 1)
+    budget = float(np.exp(np.mean(np.log(scales * tokens)))) if budget is None else float(budget)
+    lo, hi = float(scales.min()), float(scales.max())
+    if c2 <= 0:
+        return IsoFlopProfile(budget, (c0, c1, c2), float("nan"), float("nan"), float("nan"), float("nan"),
+                              int(scales.size), (lo, hi), False,
+                              f"a parábola abre para baixo (c2 = {c2:.3g}): não há mínimo")
+    u_star = -c1 / (2 * c2)
+    if not (u.min() <= u_star <= u.max()):
+        side = "abaixo da menor" if u_star < u.min() else "acima da maior"
+        return IsoFlopProfile(budget, (c0, c1, c2), float(10**u_star), float("nan"), float("nan"), float("nan"),
+                              int(scales.size), (lo, hi), False,
+                              f"o vértice ({10**u_star:.3g}) cai {side} escala medida: o mínimo não é interior")
+    loss_opt = c0 + c1 * u_star + c2 * u_star**2
+    scale_opt = 10**u_star
+    tokens_opt = 10 ** (d0 + d1 * u_star)
+    return IsoFlopProfile(budget, (float(c0), float(c1), float(c2)), float(scale_opt), float(tokens_opt),
+                          float(loss_opt), float(scale_opt * tokens_opt), int(scales.size), (lo, hi), True)
+
+
+@dataclass(frozen=True)
+class IsoFlopFit:
+    """``escala_opt = escala_base · C^a`` e ``D_opt = D_base · C^b`` a partir dos vértices.
+
+    ``profiles`` tem um perfil por orçamento (aceitos e rejeitados, em ordem de
+    orçamento); as leis usam só os aceitos. ``boot`` tem os intervalos de ``a``,
+    ``b``, ``scale_base``, ``data_base``, dos parâmetros da lei da perda ótima
+    (``loss_k``, ``loss_alpha``) e, para cada orçamento em ``predict_at``, da escala,
+    dos dados e da perda ótimos previstos (``scale@C``, ``tokens@C``, ``loss@C``).
+    """
+
+    profiles: list[IsoFlopProfile]
+    scale_law: PowerLawFit
+    data_law: PowerLawFit
+    loss_law: PowerLawFit
+    boot: BootstrapResult
+    predict_at: tuple[float, ...] = ()
+
+    @property
+    def accepted(self) -> list[IsoFlopProfile]:
+        return [p for p in self.profiles if p.accepted]
+
+    @property
+    def rejected(self) -> list[IsoFlopProfile]:
+        return [p for p in self.profiles if not p.accepted]
+
+    @property
+    def a(self) -> float:
+        return self.scale_law.alpha
+
+    @property
+    def b(self) -> float:
+        return self.data_law.alpha
+
+    def scale_opt(self, compute):
+        return self.scale_law.predict(compute)
+
+    def tokens_opt(self, compute):
+        return self.data_law.predict(compute)
+
+    def loss_opt(self, compute):
+        return self.loss_law.predict(compute)
+
+
+def _isoflop_core(budgets, scales, tokens, losses, predict_at=()) -> tuple[list, dict]:
+    _, keys = _group_keys(budgets)
+    profiles = []
+    for k in keys:
+        idx = budgets == k
+        try:
+            profiles.append(isoflop_profile(scales[idx], tokens[idx], losses[idx], budget=k))
+        except ValueError as exc:  # poucas escalas distintas: o orçamento fica de fora, com o motivo
+            nan = float("nan")
+            profiles.append(IsoFlopProfile(float(k), (nan, nan, nan), nan, nan, nan, nan, int(idx.sum()),
+                                           (float(scales[idx].min()), float(scales[idx].max())), False, str(exc)))
+    good = [p for p in profiles if p.accepted]
+    if len(good) < 3:
+        raise ValueError(
+            f"só {len(good)} orçamento(s) com mínimo interior; as leis de alocação precisam de 3 ou mais."
+        )
+    c = np.array([p.compute_opt for p in good])
+    s_law = fit_power_law(c, [p.scale_opt for p in good])
+    d_law = fit_power_law(c, [p.tokens_opt for p in good])
+    l_law = fit_power_law(c, [p.loss_opt for p in good])
+    out = {"a": s_law.alpha, "b": d_law.alpha, "scale_base": s_law.k, "data_base": d_law.k,
+           "loss_k": l_law.k, "loss_alpha": l_law.alpha}
+    for cp in predict_at:
+        out[f"scale@{cp:g}"] = float(s_law.predict(cp))
+        out[f"tokens@{cp:g}"] = float(d_law.predict(cp))
+        out[f"loss@{cp:g}"] = float(l_law.predict(cp))
+    return profiles, out
+
+
+def fit_isoflop(budgets, scales, tokens, losses, *, predict_at=(), n_boot: int = 1000,
+                level: float = 0.95, seed: int = 0) -> IsoFlopFit:
+    """Perfis IsoFLOP → leis de alocação ``M_opt ∝ C^a``, ``D_opt ∝ C^b`` e perda ótima ``∝ C^-α``.
+
+    ``budgets`` agrupa os treinos (o orçamento nominal de cada um); ``scales`` é a
+    representação da escala do modelo (M, 6N₁, 6N₂…); ``tokens`` os tokens de
+    treino; ``losses`` a perda final. Orçamentos sem mínimo interior são rejeitados
+    (ficam em ``profiles`` com o motivo) e ficam fora das leis. Os intervalos vêm de
+    reamostrar os treinos **dentro** de cada orçamento e refazer tudo — parábolas,
+    vértices e leis; numa reamostragem em que algum orçamento perde o mínimo interior,
+    ele sai só daquela reamostragem.
+    """
+    budgets, keys = _group_keys(budgets)
+    if keys.size < 2:
+        raise ValueError(
+            f"um único orçamento ({keys[0]:.3g} FLOPs): as leis de alocação precisam de vários "
+            "orçamentos (3 ou mais com mínimo interior)."
+        )
+    scales, losses = _validate_xy(scales, losses, min_points=3)
+    tokens = np.asarray(tokens, dtype=float)
+    if budgets.shape != scales.shape or tokens.shape != scales.shape:
+        raise ValueError(
+            f"orçamentos, escalas, tokens e perdas devem ter o mesmo tamanho; recebi "
+            f"{budgets.size}, {scales.size}, {tokens.size} e {losses.size}."
+        )
+    if (~np.isfinite(tokens) | (tokens <= 0)).any():
+        i = int(np.flatnonzero(~np.isfinite(tokens) | (tokens <= 0))[0])
+        raise ValueError(f"tokens deve ser finito e > 0; tokens[{i}] = {float(tokens[i])!r}.")
+    predict_at = tuple(float(c) for c in predict_at)
+    profiles, _ = _isoflop_core(budgets, scales, tokens, losses, predict_at)
+    good = [p for p in profiles if p.accepted]
+    c = np.array([p.compute_opt for p in good])
+
+    def fn(b, s, t, l):
+        return _isoflop_core(b, s, t, l, predict_at)[1]
+
+    boot = bootstrap(fn, budgets, scales, tokens, losses, groups=budgets, n_boot=n_boot, level=level, seed=seed)
+    return IsoFlopFit(
+        profiles=profiles,
+        scale_law=fit_power_law(c, [p.scale_opt for p in good]),
+        data_law=fit_power_law(c, [p.tokens_opt for p in good]),
+        loss_law=fit_power_law(c, [p.loss_opt for p in good]),
+        boot=boot,
+        predict_at=predict_at,
+    )
+
+
+def prediction_interval(samples, *, noise_rel: float = 0.0, level: float = 0.95,
+                        seed: int = 0) -> tuple[float, float]:
+    """Intervalo de predição para **um** treino novo: incerteza do ajuste + ruído do treino.
+
+    ``samples`` são previsões bootstrap do valor esperado; ``noise_rel`` é o desvio
+    padrão relativo entre treinos repetidos (medido com sementes). Cada amostra é
+    multiplicada por ``exp(noise_rel · ε)`` e o intervalo é o percentil do resultado.
+    """
+    s = np.asarray(samples, dtype=float)
+    if s.ndim != 1 or s.size < 10 or not np.isfinite(s).all():
+        raise ValueError(f"samples deve ser um vetor com 10 ou mais valores finitos; recebi {s.size}.")
+    if not (np.isfinite(noise_rel) and noise_rel >= 0):
+        raise ValueError(f"noise_rel deve ser finito e ≥ 0; recebi {noise_rel}.")
+    if not 0 < level < 1:
+        raise ValueError(f"o nível deve estar em (0, 1); recebi {level}.")
+    rng = np.random.default_rng(seed)
+    draws = np.repeat(s, 20) * np.exp(noise_rel * rng.standard_normal(s.size * 20))
+    lo, hi = np.quantile(draws, [0.5 - level / 2, 0.5 + level / 2])
+    return float(lo), float(hi)
+
+
+# --- Chinchilla, abordagem 3 -----------------------------------------------------
+
+@dataclass(frozen=True)
+class ParametricLossFit:
+    """``L(x, D) = E + A / x^α + B / D^β`` (Hoffmann et al., 2022, abordagem 3).
+
+    ``x`` é a escala do modelo na representação escolhida (parâmetros N, ou M em
+    FLOPs/token) e ``D`` os tokens. A fronteira ótima vem de minimizar ``L`` com
+    ``C = x · D`` fixo: ``x_opt = G · C^a`` com ``a = β/(α+β)``,
+    ``G = (αA / (βB))^(1/(α+β))``, e ``D_opt = C / x_opt``, ``b = α/(α+β)``. Se a
+    representação for N (e C = 6ND), passe ``flops_per_scale_token=6``.
+    """
+
+    E: float
+    A: float
+    alpha: float
+    B: float
+    beta: float
+    objective: float
+    n: int
+    delta: float
+    boot: BootstrapResult | None = None
+    flops_per_scale_token: float = 1.0
+
+    def predict(self, scale, tokens):
+        x = np.asarray(scale, dtype=float)
+        d = np.asarray(tokens, dtype=float)
+        return self.E + self.A / x**self.alpha + self.B / d**self.beta
+
+    @property
+    def a(self) -> float:
+        return self.beta / (self.alpha + self.beta)
+
+    @property
+    def b(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+    def scale_opt(self, compute):
+        g = (self.alpha * self.A / (self.beta * self.B)) ** (1 / (self.alpha + self.beta))
+        c = np.asarray(compute, dtype=float) / self.flops_per_scale_token
+        return g * c**self.a
+
+    def tokens_opt(self, compute):
+        c = np.asarray(compute, dtype=float) / self.flops_per_scale_token
+        return c / self.scale_opt(compute)
+
+    def loss_opt(self, compute):
+        return self.predict(self.scale_opt(compute), self.tokens_opt(compute))
+
+
+def _huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Perda de Huber e a sua derivada."""
+    a = np.abs(r)
+    quad = a <= delta
+    value = np.where(quad, 0.5 * r**2, delta * (a - 0.5 * delta))
+    grad = np.where(quad, r, delta * np.sign(r))
+    return value, grad
+
+
+def _approach3_objective(theta, log_x, log_d, log_l, delta):
+    a, b, e, alpha, beta = theta
+    t = np.stack([a - alpha * log_x, b - beta * log_d, np.full_like(log_x, e)])
+    tmax = t.max(axis=0)
+    w = np.exp(t - tmax)
+    s = w.sum(axis=0)
+    pred = tmax + np.log(s)
+    value, g = _huber(pred - log_l, delta)
+    p = w / s  # pesos do log-sum-exp
+    grad = np.array([
+        (g * p[0]).sum(),
+        (g * p[1]).sum(),
+        (g * p[2]).sum(),
+        (g * p[0] * -log_x).sum(),
+        (g * p[1] * -log_d).sum(),
+    ])
+    return float(value.sum()), grad
+
+
+_A3_BOUNDS = [(-20.0, 60.0), (-20.0, 60.0), (-10.0, 10.0), (1e-3, 3.0), (1e-3, 3.0)]
+
+
+def _approach3_screen(log_x, log_d, log_l, delta, starts, keep: int) -> list[np.ndarray]:
+    """Os ``keep`` pontos iniciais de menor objetivo (avaliados de uma vez, sem otimizar)."""
+    th = np.asarray(starts, dtype=float)  # (S, 5)
+    t = np.stack([th[:, :1] - th[:, 3:4] * log_x, th[:, 1:2] - th[:, 4:5] * log_d,
+                  np.broadcast_to(th[:, 2:3], (th.shape[0], log_x.size))])
+    pred = np.logaddexp.reduce(t, axis=0)
+    value = _huber(pred - log_l, delta)[0].sum(axis=1)
+    order = np.argsort(value)[:keep]
+    return [th[i] for i in order]
+
+
+def _approach3_solve(log_x, log_d, log_l, delta, starts) -> tuple[np.ndarray, float]:
+    best_x, best_f = None, np.inf
+    # O L-BFGS-B chama a BLAS com matrizes minúsculas; com várias threads (e outro
+    # processo ocupando os núcleos) cada chamada chega a custar 20× mais. Uma thread basta.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for theta0 in starts:
+            sol = optimize.minimize(_approach3_objective, theta0, args=(log_x, log_d, log_l, delta), jac=True,
+                                    method="L-BFGS-B", bounds=_A3_BOUNDS)
+            if np.isfinite(sol.fun) and sol.fun < best_f:
+                best_x, best_f = sol.x, float(sol.fun)
+    if best_x is None:  # pragma: no cover - só com dados patológicos
+        raise ValueError("a abordagem 3 não convergiu de nenhum ponto inicial.")
+    return best_x, best_f
+
+
+def approach3_start_grid() -> list[np.ndarray]:
+    """A grade de pontos iniciais (ln A, ln B, ln E, α, β): 4 × 4 × 3 × 4 × 4 = 768 inícios."""
+    grid = itertools.product((0.0, 5.0, 10.0, 15.0), (0.0, 5.0, 10.0, 15.0), (-1.0, 0.0, 1.0),
+                             (0.1, 0.3, 0.6, 1.0), (0.1, 0.3, 0.6, 1.0))
+    return [np.array(t, dtype=float) for t in grid]
+
+
+def fit_approach3(scales, tokens, losses, *, delta: float = 1e-3, n_boot: int = 200, level: float = 0.95,
+                  seed: int = 0, flops_per_scale_token: float = 1.0) -> ParametricLossFit:
+    """Ajusta ``L = E + A/x^α + B/D^β`` como na abordagem 3 do Chinchilla.
+
+    Minimiza a soma das perdas de Huber (``delta`` = 10⁻³) entre ``log L`` previsto
+    (um log-sum-exp de ``ln A − α ln x``, ``ln B − β ln D`` e ``ln E``) e ``log L``
+    medido, por L-BFGS-B com gradiente analítico. Os 768 pontos da grade inicial
+    (:func:`approach3_start_grid`) são avaliados de uma vez e a otimização parte dos
+    32 melhores; fica o menor objetivo. Os intervalos vêm de ``n_boot``
+    reamostragens dos treinos, cada uma partindo da solução completa e de 8 pontos
+    da grade. Exige pelo menos 6 treinos (5 parâmetros + 1).
+    """
+    x, l = _validate_xy(scales, losses, min_points=6)
+    d = np.asarray(tokens, dtype=float)
+    if d.shape != x.shape:
+        raise ValueError(f"tokens deve ter {x.size} valores; recebi {d.size}.")
+    if (~np.isfinite(d) | (d <= 0)).any():
+        i = int(np.flatnonzero(~np.isfinite(d) | (d <= 0))[0])
+        raise ValueError(f"tokens deve ser finito e > 0; tokens[{i}] = {float(d[i])!r}.")
+    if not (np.isfinite(delta) and delta > 0):
+        raise ValueError(f"delta deve ser finito e > 0; recebi {delta}.")
+    if np.ptp(np.log(d)) == 0:
+        raise ValueError("todos os treinos têm o mesmo número de tokens: β não é identificável.")
+    lx, ld, ll = np.log(x), np.log(d), np.log(l)
+    grid = approach3_start_grid()
+    theta, obj = _approach3_solve(lx, ld, ll, delta, _approach3_screen(lx, ld, ll, delta, grid, keep=32))
+
+    def unpack(th):
+        a, b, e, alpha, beta = th
+        return {"E": float(np.exp(e)), "A": float(np.exp(a)), "alpha": float(alpha),
+                "B": float(np.exp(b)), "beta": float(beta)}
+
+    rng = np.random.default_rng(seed + 12345)
+    sub = [grid[i] for i in rng.choice(len(grid), size=8, replace=False)]
+
+    def fn(xs, ds, ls):
+        th, _ = _approach3_solve(np.log(xs), np.log(ds), np.log(ls), delta, [theta, *sub])
+        out = unpack(th)
+        out["a"] = out["beta"] / (out["alpha"] + out["beta"])
+        return out
+
+    boot = bootstrap(fn, x, d, l, n_boot=n_boot, level=level, seed=seed) if n_boot else None
+    p = unpack(theta)
+    return ParametricLossFit(E=p["E"], A=p["A"], alpha=p["alpha"], B=p["B"], beta=p["beta"], objective=obj,
+                             n=int(x.size), delta=float(delta), boot=boot,
+                             flops_per_scale_token=float(flops_per_scale_token))

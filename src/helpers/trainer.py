@@ -10,7 +10,7 @@ O que o treinador garante:
 - **honestidade**: o resultado traz a configuração completa, a perda de validação em
   *nats*/token e em bits por byte, a curva de perda, os FLOPs em todas as convenções, o
   tempo, o dispositivo e as versões;
-- **divergência é resultado**: perda não finita ou muito acima da inicial encerra o
+- **divergência é resultado**: perda não finita, ou média móvel muito acima da inicial, encerra o
   treino com ``status="diverged"`` em vez de levantar uma exceção;
 - **retomada exata**: com ``checkpoint_path``, o estado completo (pesos, otimizador,
   posição da agenda, gerador de lotes) é salvo de forma atômica; retomar dá a mesma
@@ -257,13 +257,22 @@ class RunResult:
 
 # --- utilidades ----------------------------------------------------------------
 
+DIVERGENCE_WINDOW = 16
+
+
 def _versions() -> dict[str, Any]:
-    """Versões e o *commit* do código no **início** do treino.
+    """Versões e o *commit* do código **carregado** neste processo.
 
     ``dirty`` diz se havia mudanças não versionadas no que define um treino — o pacote
     ``helpers``, as especificações de ``experiments/`` e as dependências fixadas —;
-    nesse caso o *commit* não basta para reproduzir o treino.
+    nesse caso o *commit* não basta para reproduzir o treino. O retrato é tirado uma
+    vez, quando o módulo é importado: uma varredura longa continua rodando o código que
+    carregou, mesmo que alguém edite os arquivos no meio dela.
     """
+    return dict(_VERSIONS_AT_IMPORT)
+
+
+def _read_versions() -> dict[str, Any]:
     here = Path(__file__).resolve().parent
     commit, dirty = "", None
     try:
@@ -284,6 +293,9 @@ def _versions() -> dict[str, Any]:
         "dirty": dirty,
         "machine": platform.machine(),
     }
+
+
+_VERSIONS_AT_IMPORT = _read_versions()
 
 
 def _pick_device(requested: str) -> torch.device:
@@ -477,11 +489,20 @@ def train(
         state["step"] = step
         state["running"] += train_loss
         state["running_n"] += 1
-        if not math.isfinite(train_loss) or train_loss > tc.divergence_factor * state["initial_loss"]:
+        # Um único lote estranho (poucas sequências de um trecho atípico do corpus) pode passar
+        # da perda inicial sem que o treino tenha divergido; por isso o critério "alta demais"
+        # olha a média móvel dos últimos DIVERGENCE_WINDOW passos. Perda não finita é imediata.
+        recent = state.setdefault("recent", [])
+        recent.append(train_loss)
+        del recent[:-DIVERGENCE_WINDOW]
+        too_high = (len(recent) == DIVERGENCE_WINDOW
+                    and sum(recent) / DIVERGENCE_WINDOW > tc.divergence_factor * state["initial_loss"])
+        if not math.isfinite(train_loss) or too_high:
             state["status"] = "diverged"
             state["message"] = (
-                f"perda de treino {train_loss:.4g} no passo {step} (inicial {state['initial_loss']:.4g}); "
-                f"critério: não finita ou > {tc.divergence_factor} × inicial"
+                f"perda de treino {train_loss:.4g} no passo {step} (média dos últimos {len(recent)}: "
+                f"{sum(recent) / len(recent):.4g}; inicial {state['initial_loss']:.4g}); critério: não finita "
+                f"ou média de {DIVERGENCE_WINDOW} passos > {tc.divergence_factor} × inicial"
             )
             state["trace"].append({"step": step, "tokens": step * tc.batch_size_tokens, "train_loss": train_loss,
                                    "val_loss": None, "val_bpb": None, "lr": lr})
