@@ -173,3 +173,24 @@ def test_committed_results_match_their_spec(spec_path):
     # Gerados por código versionado: o commit registrado reproduz cada treino.
     assert all(r["versions"]["commit"] and r["versions"]["dirty"] is False for r in records)
     assert all(r["status"] in ("ok", "diverged") for r in records)
+
+
+def test_mini_scale_and_mini_runs_keep_the_structure(tmp_path):
+    spec_path = tmp_path / "s.json"
+    spec_path.write_text(json.dumps({
+        "name": "s", "base": {"model": {"preset": "tiny", "num_hidden_layers": 1},
+                              "train": {"budget_flops": 1e9, "seq_len": 32, "batch_size_tokens": 64}},
+        "runs": [{"train.budget_flops": 1e9}, {"train.budget_flops": 4e9}, {"train.budget_flops": 1.6e10}],
+        "mini": {"train.eval_tokens": 256}, "mini_scale": {"train.budget_flops": 0.5}, "mini_runs": [0, 2],
+    }))
+    spec = sweeps.load_spec(spec_path)
+    full = sweeps.expand(spec)
+    mini = sweeps.expand(spec, mini=True)
+    assert [p.train.budget_flops for p in full] == [1e9, 4e9, 1.6e10]
+    assert [p.train.budget_flops for p in mini] == [5e8, 8e9]
+    assert all(p.train.eval_tokens == 256 for p in mini)
+    bad = json.loads(spec_path.read_text())
+    bad["mini_runs"] = [0, 7]
+    spec_path.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="mini_runs tem índices fora"):
+        sweeps.expand(sweeps.load_spec(spec_path), mini=True)

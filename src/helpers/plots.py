@@ -23,6 +23,9 @@ __all__ = [
     "fmt",
     "markdown_table",
     "plot_trace",
+    "plot_hyper_grid",
+    "plot_isoflop",
+    "budget_colors",
 ]
 
 # Paleta de cores acessível (Okabe–Ito), na ordem em que as séries aparecem.
@@ -159,4 +162,70 @@ def plot_trace(ax, record: dict, *, x: str = "tokens", y: str = "val_bpb", label
         ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: format_si(v) if v else "0"))
     ax.set_xlabel(_AXIS_LABELS.get(x, x))
     ax.set_ylabel(_AXIS_LABELS.get(y, y))
+    return ax
+
+
+def budget_colors(n: int) -> list:
+    """``n`` cores de um mapa sequencial (orçamentos pequenos claros, grandes escuros)."""
+    cmap = mpl.colormaps["viridis_r"]
+    return [cmap(0.15 + 0.8 * i / max(1, n - 1)) for i in range(n)]
+
+
+def plot_hyper_grid(ax, lrs, batches, losses, *, near=None, best=None, cmap: str = "viridis_r",
+                    vmax_factor: float = 1.15, colorbar: bool = True):
+    """A grade taxa × lote de um orçamento, colorida pela perda (como a Fig. 2 do DeepSeek).
+
+    ``near`` (máscara) contorna os pontos quase ótimos; ``best`` marca o melhor com uma
+    estrela; treinos divergidos (perda ``NaN``) aparecem como ×. A escala de cor vai da
+    melhor perda até ``vmax_factor`` × a melhor, para a bacia ficar visível.
+    """
+    lrs, batches, losses = (np.asarray(v, dtype=float) for v in (lrs, batches, losses))
+    ok = np.isfinite(losses)
+    lo = float(np.nanmin(losses))
+    sc = ax.scatter(lrs[ok], batches[ok], c=losses[ok], cmap=cmap, vmin=lo, vmax=lo * vmax_factor, s=170,
+                    marker="s", edgecolors="none")
+    for x, y, v in zip(lrs[ok], batches[ok], losses[ok]):
+        ax.annotate(fmt(v, ".2f"), (x, y), ha="center", va="center", fontsize=6.5,
+                    color="white" if v < lo * (1 + 0.45 * (vmax_factor - 1)) else "black")
+    if (~ok).any():
+        ax.scatter(lrs[~ok], batches[~ok], marker="x", color=COLORS["vermelho"], s=50, label="divergiu")
+    if near is not None:
+        near = np.asarray(near, dtype=bool)
+        ax.scatter(lrs[near], batches[near], s=330, marker="s", facecolors="none", edgecolors="black",
+                   linewidths=1.2, label="quase ótimo")
+    if best is not None:
+        best = np.asarray(best, dtype=bool)
+        ax.scatter(lrs[best], batches[best] * 1.28, marker="*", s=80, color="black", label="melhor")
+    ax.set(xscale="log", yscale="log", xlabel="taxa de aprendizado máxima", ylabel="lote (tokens por passo)")
+    ax.grid(False)
+    if colorbar:
+        ax.figure.colorbar(sc, ax=ax, label="bits por byte (validação)", shrink=0.85)
+    return ax
+
+
+def plot_isoflop(ax, budgets, scales, losses, profiles, *, xlabel: str = "M (FLOPs não-embedding por token)",
+                 colors=None, legend: bool = True):
+    """Curvas IsoFLOP: os treinos de cada orçamento, a parábola ajustada e o vértice.
+
+    ``profiles`` são os :class:`helpers.fit.IsoFlopProfile` do ajuste, um por orçamento
+    (na ordem crescente); perfis rejeitados aparecem só com os pontos, tracejados.
+    """
+    budgets, scales, losses = (np.asarray(v, dtype=float) for v in (budgets, scales, losses))
+    keys = np.unique(budgets)
+    colors = colors or budget_colors(keys.size)
+    for k, color, prof in zip(keys, colors, profiles):
+        idx = (budgets == k) & np.isfinite(losses)
+        order = np.argsort(scales[idx])
+        label = f"C = {format_si(k, 3)}"
+        if prof.accepted:
+            ax.scatter(scales[idx], losses[idx], color=color, s=22, zorder=3)
+            grid = np.logspace(np.log10(scales[idx].min()), np.log10(scales[idx].max()), 100)
+            ax.plot(grid, prof.predict(grid), color=color, lw=1.4, label=label)
+            ax.scatter([prof.scale_opt], [prof.loss_opt], marker="v", color=color, edgecolors="black", s=55, zorder=4)
+        else:
+            ax.plot(scales[idx][order], losses[idx][order], "o--", color=color, ms=4, lw=0.8,
+                    label=label + " (sem mínimo interior)")
+    ax.set(xscale="log", xlabel=xlabel, ylabel="bits por byte (validação)")
+    if legend:
+        ax.legend(fontsize=8)
     return ax

@@ -58,7 +58,12 @@ class SweepSpec:
     - ``runs``: lista explícita de variações (cada uma um dicionário de chaves com ponto),
       combinada com a grade;
     - ``mini``: variações aplicadas a todos os treinos no modo miniatura (testes e
-      notebooks que recalculam em segundos).
+      notebooks que recalculam em segundos);
+    - ``mini_scale``: fatores que *multiplicam* campos numéricos no modo miniatura
+      (``{"train.budget_flops": 0.05}`` encolhe todos os orçamentos e preserva a razão
+      entre eles, ao contrário de fixar um valor em ``mini``);
+    - ``mini_runs``: os índices (na ordem de :func:`expand`) dos treinos que o modo
+      miniatura roda — uma amostra da varredura que ainda exercita a análise inteira.
     """
 
     name: str
@@ -67,6 +72,8 @@ class SweepSpec:
     grid: dict
     runs: tuple
     mini: dict
+    mini_scale: dict = None
+    mini_runs: tuple | None = None
 
     @property
     def spec_hash(self) -> str:
@@ -83,7 +90,7 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
         raw = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: JSON inválido ({exc}).") from exc
-    allowed = {"name", "description", "base", "grid", "runs", "mini"}
+    allowed = {"name", "description", "base", "grid", "runs", "mini", "mini_scale", "mini_runs"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ValueError(f"{p}: campos desconhecidos {unknown}; os válidos são {sorted(allowed)}.")
@@ -97,6 +104,8 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
         grid=raw.get("grid", {}),
         runs=tuple(raw.get("runs", [{}])),
         mini=raw.get("mini", {}),
+        mini_scale=raw.get("mini_scale", {}),
+        mini_runs=tuple(raw["mini_runs"]) if "mini_runs" in raw else None,
     )
 
 
@@ -147,21 +156,32 @@ def expand(spec: SweepSpec, *, mini: bool = False) -> list[PlannedRun]:
     keys = list(spec.grid)
     values = [spec.grid[k] for k in keys]
     planned, seen = [], set()
-    for extra in spec.runs:
-        for combo in itertools.product(*values) if keys else [()]:
-            tree = copy.deepcopy(spec.base)
-            overrides = {**dict(zip(keys, combo)), **extra}
-            if mini:
-                overrides = {**overrides, **spec.mini}
-            for k, v in overrides.items():
-                _set(tree, k, v)
-            mc = build_model_config(tree.get("model", {}))
-            tc = build_train_config(tree.get("train", {}))
-            rid = run_id(mc, tc)
-            if rid in seen:
-                continue
-            seen.add(rid)
-            planned.append(PlannedRun(len(planned), rid, mc, tc, overrides))
+    combos = [(extra, combo) for extra in spec.runs for combo in (itertools.product(*values) if keys else [()])]
+    if mini and spec.mini_runs is not None:
+        bad = [i for i in spec.mini_runs if not (isinstance(i, int) and 0 <= i < len(combos))]
+        if bad:
+            raise ValueError(f"mini_runs tem índices fora de [0, {len(combos) - 1}]: {bad}.")
+        combos = [combos[i] for i in spec.mini_runs]
+    for extra, combo in combos:
+        tree = copy.deepcopy(spec.base)
+        overrides = {**dict(zip(keys, combo)), **extra}
+        if mini:
+            for k, factor in (spec.mini_scale or {}).items():
+                section, _, field_name = k.partition(".")
+                current = overrides.get(k, spec.base.get(section, {}).get(field_name))
+                if not isinstance(current, (int, float)):
+                    raise ValueError(f"mini_scale: {k!r} não é um campo numérico da varredura.")
+                overrides[k] = current * factor
+            overrides = {**overrides, **spec.mini}
+        for k, v in overrides.items():
+            _set(tree, k, v)
+        mc = build_model_config(tree.get("model", {}))
+        tc = build_train_config(tree.get("train", {}))
+        rid = run_id(mc, tc)
+        if rid in seen:
+            continue
+        seen.add(rid)
+        planned.append(PlannedRun(len(planned), rid, mc, tc, overrides))
     return planned
 
 
