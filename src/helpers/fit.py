@@ -12,6 +12,18 @@ Ambas supõem ruído multiplicativo (erro relativo constante), o caso típico de
 perdas e de tempos. As incertezas vêm da matriz de covariância assintótica
 (aproximação de Wald): são boas com muitos pontos e ruído pequeno, e otimistas
 com poucos pontos — o capítulo 1 mostra isso por simulação.
+
+Para as leis de escala do DeepSeek (capítulos 7–9):
+
+- :func:`bootstrap` / :func:`bootstrap_power_law` — intervalos por reamostragem
+  (estratificada por orçamento, quando é o caso);
+- :func:`near_optimal` e :func:`fit_hyperparameter_laws` — a região quase ótima de
+  uma grade de hiperparâmetros e as leis ``η_opt(C)``, ``B_opt(C)`` por ela (§3.1);
+- :func:`isoflop_profile` e :func:`fit_isoflop` — a parábola de cada orçamento, o
+  vértice, a rejeição de curvas sem mínimo interior e as leis ``M_opt ∝ C^a``,
+  ``D_opt ∝ C^b`` e da perda ótima (§3.2), com :func:`prediction_interval`;
+- :func:`fit_approach3` — ``L = E + A/x^α + B/D^β`` com Huber sobre ``log L`` e
+  L-BFGS-B a partir de uma grade (Chinchilla, abordagem 3).
 """
 
 from __future__ import annotations

@@ -231,7 +231,7 @@ def prediction_spec(laws: fit.HyperparameterLaws, iso: fit.IsoFlopFit, budget: f
 #: Orçamentos IsoFLOP: 1,5 década em 5 passos iguais em escala log.
 ISOFLOP_BUDGETS = tuple(float(f"{1e11 * 10 ** (1.5 * k / 4):.4g}") for k in range(5))
 #: Degraus da escada (inclusive) em cada orçamento IsoFLOP.
-ISOFLOP_WINDOWS = ((0, 6), (0, 6), (0, 7), (1, 8), (1, 8))
+ISOFLOP_WINDOWS = ((0, 6), (0, 6), (1, 7), (1, 7), (2, 8))
 #: O orçamento da previsão: 10× o maior orçamento IsoFLOP.
 PREDICTION_BUDGET = 10 * ISOFLOP_BUDGETS[-1]
 
