@@ -175,28 +175,34 @@ def plot_hyper_grid(ax, lrs, batches, losses, *, near=None, best=None, cmap: str
                     vmax_factor: float = 1.15, colorbar: bool = True):
     """A grade taxa × lote de um orçamento, colorida pela perda (como a Fig. 2 do DeepSeek).
 
-    ``near`` (máscara) contorna os pontos quase ótimos; ``best`` marca o melhor com uma
-    estrela; treinos divergidos (perda ``NaN``) aparecem como ×. A escala de cor vai da
+    ``near`` (máscara) contorna os pontos quase ótimos; ``best`` contorna o melhor em
+    vermelho; treinos divergidos (perda ``NaN``) aparecem como ×. A escala de cor vai da
     melhor perda até ``vmax_factor`` × a melhor, para a bacia ficar visível.
     """
     lrs, batches, losses = (np.asarray(v, dtype=float) for v in (lrs, batches, losses))
     ok = np.isfinite(losses)
     lo = float(np.nanmin(losses))
-    sc = ax.scatter(lrs[ok], batches[ok], c=losses[ok], cmap=cmap, vmin=lo, vmax=lo * vmax_factor, s=170,
+    sc = ax.scatter(lrs[ok], batches[ok], c=losses[ok], cmap=cmap, vmin=lo, vmax=lo * vmax_factor, s=260,
                     marker="s", edgecolors="none")
     for x, y, v in zip(lrs[ok], batches[ok], losses[ok]):
-        ax.annotate(fmt(v, ".2f"), (x, y), ha="center", va="center", fontsize=6.5,
+        ax.annotate(fmt(v, ".2f"), (x, y), ha="center", va="center", fontsize=6,
                     color="white" if v < lo * (1 + 0.45 * (vmax_factor - 1)) else "black")
     if (~ok).any():
         ax.scatter(lrs[~ok], batches[~ok], marker="x", color=COLORS["vermelho"], s=50, label="divergiu")
     if near is not None:
         near = np.asarray(near, dtype=bool)
-        ax.scatter(lrs[near], batches[near], s=330, marker="s", facecolors="none", edgecolors="black",
-                   linewidths=1.2, label="quase ótimo")
+        ax.scatter(lrs[near], batches[near], s=400, marker="s", facecolors="none", edgecolors="black",
+                   linewidths=1.1, label="quase ótimo")
     if best is not None:
         best = np.asarray(best, dtype=bool)
-        ax.scatter(lrs[best], batches[best] * 1.28, marker="*", s=80, color="black", label="melhor")
+        ax.scatter(lrs[best], batches[best], s=330, marker="s", facecolors="none", edgecolors=COLORS["vermelho"],
+                   linewidths=2.2, label="melhor")
     ax.set(xscale="log", yscale="log", xlabel="taxa de aprendizado máxima", ylabel="lote (tokens por passo)")
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax.set_xticks(np.unique(lrs), [fmt(v, ".2g") for v in np.unique(lrs)], fontsize=7)
+    ax.set_yticks(np.unique(batches), [fmt(v, ",.0f") for v in np.unique(batches)], fontsize=7)
+    ax.margins(0.08)
     ax.grid(False)
     if colorbar:
         ax.figure.colorbar(sc, ax=ax, label="bits por byte (validação)", shrink=0.85)

@@ -175,6 +175,8 @@ def isoflop_spec(laws: fit.HyperparameterLaws, budgets, windows, *, name: str = 
     budgets = [float(c) for c in budgets]
     if len(budgets) != len(windows):
         raise ValueError(f"um intervalo de degraus por orçamento: {len(budgets)} orçamentos e {len(windows)} intervalos.")
+    counts = sorted({h - l + 1 for l, h in windows})
+    sizes = str(counts[0]) if len(counts) == 1 else f"{counts[0]} a {counts[-1]}"
     runs = []
     for c, (lo, hi) in zip(budgets, windows):
         lr = float(f"{float(laws.lr_opt(c)):.4g}")
@@ -184,9 +186,9 @@ def isoflop_spec(laws: fit.HyperparameterLaws, budgets, windows, *, name: str = 
             runs.append({"train.budget_flops": c, "model.num_hidden_layers": n, "model.hidden_size": d,
                          "train.lr": lr, "train.batch_size_tokens": batch})
     desc = (
-        f"Capítulo 8 (DeepSeek §3.2): perfis IsoFLOP em {len(budgets)} orçamentos de {budgets[0]:.3g} a "
-        f"{budgets[-1]:.3g} FLOPs (convenção M), com {min(h - l + 1 for l, h in windows)}–"
-        f"{max(h - l + 1 for l, h in windows)} tamanhos da escada helpers.scaling.SIZE_LADDER em cada um. "
+        f"Capítulo 8 (DeepSeek §3.2): perfis IsoFLOP em {len(budgets)} orçamentos de {budgets[0]:.4g} a "
+        f"{budgets[-1]:.4g} FLOPs (convenção M), com {sizes} tamanhos consecutivos da escada "
+        f"helpers.scaling.SIZE_LADDER em cada um. "
         f"Taxa e lote de cada orçamento vêm das leis do capítulo 7: η = {laws.lr.k:.4g}·C^{laws.lr.alpha:.4f}, "
         f"B = {laws.batch.k:.4g}·C^{laws.batch.alpha:.4f} tokens (tolerância {laws.tolerance:.4g}). "
         f"Gerada por 'python -m helpers.scaling isoflop-spec'{(' a partir de ' + source) if source else ''}."
