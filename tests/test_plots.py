@@ -24,6 +24,7 @@ def test_format_si():
     assert plots.format_si(67_425_001_472, 4) == "67,43B"
     assert plots.format_si(352e6) == "352M"
     assert plots.format_si(12.5) == "12,5"
+    assert plots.format_si(1.5e5, 2) == "150k"  # nunca "1,5e+02k"
 
 
 def test_markdown_table_shape_and_errors():

@@ -96,7 +96,10 @@ def format_si(value: float, digits: int = 3) -> str:
     """Formata com sufixos de escala (k, M, B, T) e vírgula decimal: 67,4B."""
     for scale, suffix in _SI:
         if abs(value) >= scale:
-            return f"{value / scale:.{digits}g}{suffix}".replace(".", ",")
+            scaled = value / scale
+            # Nunca em notação científica: 150k com 2 algarismos é "150k", não "1,5e+02k".
+            d = max(digits, len(str(int(round(abs(scaled))))))
+            return f"{scaled:.{d}g}{suffix}".replace(".", ",")
     return f"{value:.{digits}g}".replace(".", ",")
 
 
