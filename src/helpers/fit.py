@@ -572,14 +572,12 @@ def fit_hyperparameter_laws(budgets, lrs, batches, losses, *, tolerance: float =
             "(aumente a tolerância ou a grade)."
         )
 
-    def law(values):
-        def fn(cs, vs):
-            f = fit_power_law(cs, vs)
-            return {"k": f.k, "alpha": f.alpha}
-        return fn
+    def law(cs, vs):
+        f = fit_power_law(cs, vs)
+        return {"k": f.k, "alpha": f.alpha}
 
-    lr_boot = bootstrap(law(lr_sel), c, lr_sel, groups=c, n_boot=n_boot, level=level, seed=seed)
-    b_boot = bootstrap(law(b_sel), c, b_sel, groups=c, n_boot=n_boot, level=level, seed=seed + 1)
+    lr_boot = bootstrap(law, c, lr_sel, groups=c, n_boot=n_boot, level=level, seed=seed)
+    b_boot = bootstrap(law, c, b_sel, groups=c, n_boot=n_boot, level=level, seed=seed + 1)
     return HyperparameterLaws(
         lr=fit_power_law(c, lr_sel), batch=fit_power_law(c, b_sel), lr_boot=lr_boot, batch_boot=b_boot,
         selected=selected, best=best, tolerance=float(tolerance), budgets=budgets,
@@ -697,7 +695,8 @@ class IsoFlopFit:
         return self.loss_law.predict(compute)
 
 
-def _isoflop_core(budgets, scales, tokens, losses, predict_at=()) -> tuple[list, dict]:
+def _isoflop_core(budgets, scales, tokens, losses, predict_at=()) -> tuple[list, tuple, dict]:
+    """Perfis, as três leis (escala, dados, perda ótima) e os números que o bootstrap acompanha."""
     _, keys = _group_keys(budgets)
     profiles = []
     for k in keys:
@@ -723,7 +722,7 @@ def _isoflop_core(budgets, scales, tokens, losses, predict_at=()) -> tuple[list,
         out[f"scale@{cp:g}"] = float(s_law.predict(cp))
         out[f"tokens@{cp:g}"] = float(d_law.predict(cp))
         out[f"loss@{cp:g}"] = float(l_law.predict(cp))
-    return profiles, out
+    return profiles, (s_law, d_law, l_law), out
 
 
 def fit_isoflop(budgets, scales, tokens, losses, *, predict_at=(), n_boot: int = 1000,
@@ -755,22 +754,14 @@ def fit_isoflop(budgets, scales, tokens, losses, *, predict_at=(), n_boot: int =
         i = int(np.flatnonzero(~np.isfinite(tokens) | (tokens <= 0))[0])
         raise ValueError(f"tokens deve ser finito e > 0; tokens[{i}] = {float(tokens[i])!r}.")
     predict_at = tuple(float(c) for c in predict_at)
-    profiles, _ = _isoflop_core(budgets, scales, tokens, losses, predict_at)
-    good = [p for p in profiles if p.accepted]
-    c = np.array([p.compute_opt for p in good])
+    profiles, (s_law, d_law, l_law), _ = _isoflop_core(budgets, scales, tokens, losses, predict_at)
 
     def fn(b, s, t, l):
-        return _isoflop_core(b, s, t, l, predict_at)[1]
+        return _isoflop_core(b, s, t, l, predict_at)[2]
 
     boot = bootstrap(fn, budgets, scales, tokens, losses, groups=budgets, n_boot=n_boot, level=level, seed=seed)
-    return IsoFlopFit(
-        profiles=profiles,
-        scale_law=fit_power_law(c, [p.scale_opt for p in good]),
-        data_law=fit_power_law(c, [p.tokens_opt for p in good]),
-        loss_law=fit_power_law(c, [p.loss_opt for p in good]),
-        boot=boot,
-        predict_at=predict_at,
-    )
+    return IsoFlopFit(profiles=profiles, scale_law=s_law, data_law=d_law, loss_law=l_law, boot=boot,
+                      predict_at=predict_at)
 
 
 def prediction_interval(samples, *, noise_rel: float = 0.0, level: float = 0.95,
