@@ -248,6 +248,7 @@ def tiny(
     hidden_size: int | None = None,
     head_dim: int = 16,
     num_key_value_heads: int | None = None,
+    intermediate_size: int | None = None,
     vocab_size: int = 256,
     max_position_embeddings: int = 128,
     multiple_of: int = 8,
@@ -259,6 +260,9 @@ def tiny(
     Vocabulário de bytes (256) e contexto de 128 por padrão. ``hidden_size``, se
     dado, fixa a largura diretamente (e ``aspect_ratio`` é ignorado) — é assim que a
     escada de tamanhos dos perfis IsoFLOP intercala "mais uma camada" e "mais largo".
+    ``intermediate_size``, se dado, fixa a largura da SwiGLU (senão, ≈ 8/3 · d) — o
+    experimento de profundidade × largura da FFN do capítulo de GQA troca camadas por FFN
+    mais larga mantendo os parâmetros.
     """
     _check_positive_int("num_hidden_layers", num_hidden_layers)
     _check_positive_int("aspect_ratio", aspect_ratio)
@@ -277,7 +281,8 @@ def tiny(
     return ModelConfig(
         vocab_size=vocab_size,
         hidden_size=hidden,
-        intermediate_size=swiglu_intermediate_size(hidden, multiple_of),
+        intermediate_size=(swiglu_intermediate_size(hidden, multiple_of) if intermediate_size is None
+                           else intermediate_size),
         num_hidden_layers=num_hidden_layers,
         num_attention_heads=hidden // head_dim,
         num_key_value_heads=num_key_value_heads,

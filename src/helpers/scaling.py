@@ -42,6 +42,7 @@ __all__ = [
     "round_batch",
     "isoflop_spec",
     "prediction_spec",
+    "write_spec",
     "main",
 ]
 
@@ -255,6 +256,21 @@ def chapter7_laws(records: list[dict], *, n_boot: int = 1000) -> tuple[fit.Hyper
     return hyperparameter_laws(table, tolerance=tol, n_boot=n_boot), noise
 
 
+def write_spec(spec: dict, path: str | Path) -> None:
+    """Grava uma especificação gerada: um treino por linha (diferenças legíveis no git)."""
+    lines = ["{", f' "name": {json.dumps(spec["name"])},',
+             f' "description": {json.dumps(spec["description"], ensure_ascii=False)},',
+             ' "base": {', f'  "model": {json.dumps(spec["base"]["model"])},',
+             f'  "train": {json.dumps(spec["base"]["train"])}', ' },', ' "runs": [']
+    lines += ["  " + json.dumps(r) + ("," if i < len(spec["runs"]) - 1 else "") for i, r in enumerate(spec["runs"])]
+    lines += [" ],", f' "mini": {json.dumps(spec["mini"])},', f' "mini_scale": {json.dumps(spec["mini_scale"])}']
+    if "mini_runs" in spec:
+        lines[-1] += ","
+        lines.append(f' "mini_runs": {json.dumps(spec["mini_runs"])}')
+    lines.append("}")
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.scaling", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -273,17 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         iso = isoflop_fit(runs_table(_records(Path(args.isoflop))), n_boot=200)
         spec = prediction_spec(laws, iso, PREDICTION_BUDGET,
                                source=f"{Path(args.hyper).name} e {Path(args.isoflop).name}")
-    lines = ["{", f' "name": {json.dumps(spec["name"])},',
-             f' "description": {json.dumps(spec["description"], ensure_ascii=False)},',
-             ' "base": {', f'  "model": {json.dumps(spec["base"]["model"])},',
-             f'  "train": {json.dumps(spec["base"]["train"])}', ' },', ' "runs": [']
-    lines += ["  " + json.dumps(r) + ("," if i < len(spec["runs"]) - 1 else "") for i, r in enumerate(spec["runs"])]
-    lines += [" ],", f' "mini": {json.dumps(spec["mini"])},', f' "mini_scale": {json.dumps(spec["mini_scale"])}']
-    if "mini_runs" in spec:
-        lines[-1] += ","
-        lines.append(f' "mini_runs": {json.dumps(spec["mini_runs"])}')
-    lines.append("}")
-    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_spec(spec, args.out)
     print(f"escrevi {args.out}: {len(spec['runs'])} treinos")
     return 0
 

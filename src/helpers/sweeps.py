@@ -152,17 +152,22 @@ class PlannedRun:
 
 
 def expand(spec: SweepSpec, *, mini: bool = False) -> list[PlannedRun]:
-    """Todas as combinações da varredura, em ordem determinística."""
+    """Todas as combinações da varredura, em ordem determinística.
+
+    ``"train.init_from": {"run": i, "num_key_value_heads": G}`` numa variação faz o treino
+    partir dos pesos do treino ``i`` da lista (que deve vir antes), convertidos para ``G``
+    *heads* K/V; o índice vira a configuração completa daquele treino (ver
+    :class:`helpers.trainer.TrainConfig`), de modo que o ``run_id`` identifica a origem.
+    """
     keys = list(spec.grid)
     values = [spec.grid[k] for k in keys]
-    planned, seen = [], set()
     combos = [(extra, combo) for extra in spec.runs for combo in (itertools.product(*values) if keys else [()])]
-    if mini and spec.mini_runs is not None:
-        bad = [i for i in spec.mini_runs if not (isinstance(i, int) and 0 <= i < len(combos))]
-        if bad:
-            raise ValueError(f"mini_runs tem índices fora de [0, {len(combos) - 1}]: {bad}.")
-        combos = [combos[i] for i in spec.mini_runs]
-    for extra, combo in combos:
+    built: dict[int, tuple[ModelConfig, TrainConfig, dict]] = {}
+
+    def build(idx: int) -> tuple[ModelConfig, TrainConfig, dict]:
+        if idx in built:
+            return built[idx]
+        extra, combo = combos[idx]
         tree = copy.deepcopy(spec.base)
         overrides = {**dict(zip(keys, combo)), **extra}
         if mini:
@@ -175,14 +180,41 @@ def expand(spec: SweepSpec, *, mini: bool = False) -> list[PlannedRun]:
             overrides = {**overrides, **spec.mini}
         for k, v in overrides.items():
             _set(tree, k, v)
-        mc = build_model_config(tree.get("model", {}))
-        tc = build_train_config(tree.get("train", {}))
+        init = tree.get("train", {}).get("init_from")
+        if isinstance(init, dict) and "run" in init:
+            ref = init["run"]
+            if set(init) != {"run", "num_key_value_heads"}:
+                raise ValueError(f"init_from por índice aceita só 'run' e 'num_key_value_heads'; recebi {sorted(init)}.")
+            if isinstance(ref, bool) or not isinstance(ref, int) or not 0 <= ref < idx:
+                raise ValueError(f"init_from.run do treino {idx} deve ser o índice de um treino anterior "
+                                 f"(0 a {idx - 1}); recebi {ref!r}.")
+            parent_mc, parent_tc, _ = build(ref)
+            tree["train"]["init_from"] = {"model": parent_mc.to_dict(), "train": parent_tc.to_dict(),
+                                          "num_key_value_heads": init["num_key_value_heads"]}
+        built[idx] = (build_model_config(tree.get("model", {})), build_train_config(tree.get("train", {})), overrides)
+        return built[idx]
+
+    indices = range(len(combos))
+    if mini and spec.mini_runs is not None:
+        bad = [i for i in spec.mini_runs if not (isinstance(i, int) and 0 <= i < len(combos))]
+        if bad:
+            raise ValueError(f"mini_runs tem índices fora de [0, {len(combos) - 1}]: {bad}.")
+        indices = spec.mini_runs
+    planned, seen = [], set()
+    for idx in indices:
+        mc, tc, overrides = build(idx)
         rid = run_id(mc, tc)
         if rid in seen:
             continue
         seen.add(rid)
         planned.append(PlannedRun(len(planned), rid, mc, tc, overrides))
     return planned
+
+
+def _parent_ids(planned: list[PlannedRun]) -> set[str]:
+    """Os ``run_id`` dos treinos de que outros partem (``init_from``): seus pesos são guardados."""
+    return {run_id(ModelConfig.from_dict(p.train.init_from["model"]), TrainConfig.from_dict(p.train.init_from["train"]))
+            for p in planned if p.train.init_from is not None}
 
 
 # --- o arquivo de resultados ----------------------------------------------------
@@ -296,6 +328,7 @@ def run_sweep(
     from tqdm.auto import tqdm
 
     data_cache: dict[str, Any] = {}
+    parents = _parent_ids(expand(spec, mini=mini))
     ckpt_dir = out.with_name(out.name + ".checkpoints")
     bar = tqdm(total=sum(p.flops for p in pending), unit="FLOP", unit_scale=True, disable=quiet,
                desc=f"{spec.name}: {len(pending)} treinos", smoothing=0.0)
@@ -308,7 +341,7 @@ def run_sweep(
             result: RunResult = train(
                 p.model, p.train, data=data_cache[key], quiet=True,
                 checkpoint_path=ckpt_dir / f"{p.run_id}.pt", checkpoint_every=checkpoint_every,
-                keep_checkpoint=True,
+                keep_checkpoint=True, save_weights=p.run_id in parents,
             )
             record = {**result.to_dict(), "sweep": spec.name, "spec_hash": spec.spec_hash,
                       "overrides": p.overrides, "mini": mini,

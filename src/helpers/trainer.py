@@ -42,12 +42,14 @@ import torch.nn.functional as F
 
 from . import __version__
 from .config import ModelConfig, _check_positive_int
-from .data import CorpusSpec, PreparedData, TokenizerSpec, bits_per_byte, prepare_data, sample_batch, validation_batches
+from .data import (CorpusSpec, PreparedData, TokenizerSpec, bits_per_byte, cache_dir, prepare_data, sample_batch,
+                   validation_batches)
 from .flops import analytic_flops_per_token, deepseek_m, six_n, six_n1, six_n2
-from .model import Transformer
+from .model import Transformer, convert_to_gqa
 from .schedules import SCHEDULES, ScheduleConfig, lr_multiplier
 
-__all__ = ["TrainConfig", "RunResult", "train", "planned_steps", "flops_per_token", "FLOP_CONVENTIONS", "run_id"]
+__all__ = ["TrainConfig", "RunResult", "train", "planned_steps", "flops_per_token", "FLOP_CONVENTIONS", "run_id",
+           "weights_path"]
 
 FLOP_CONVENTIONS = ("M", "6N", "6N1", "6N2", "measured")
 
@@ -102,6 +104,11 @@ class TrainConfig:
     ``tokens`` ou ``steps``. Lote: ``batch_size_tokens`` *tokens* por passo, múltiplo de
     ``seq_len``. Agenda: ``schedule`` (``multistep``, ``cosine``, ``constant``) com
     aquecimento de ``warmup_fraction`` dos passos (ou de ``warmup_steps`` passos, se dado).
+
+    ``init_from`` (opcional) começa dos pesos de outro treino em vez de pesos aleatórios:
+    ``{"model": {...}, "train": {...}, "num_key_value_heads": G}`` — a configuração
+    completa do treino de origem e quantas *heads* K/V manter (média dentro dos grupos,
+    :func:`helpers.model.convert_to_gqa`). É o *uptraining* de Ainslie et al. (2023).
     """
 
     budget_flops: float | None = None
@@ -129,6 +136,7 @@ class TrainConfig:
     corpus: CorpusSpec = field(default_factory=CorpusSpec)
     tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
     device: str = "auto"
+    init_from: dict | None = None
 
     def __post_init__(self) -> None:
         given = [k for k in ("budget_flops", "tokens", "steps") if getattr(self, k) is not None]
@@ -174,6 +182,12 @@ class TrainConfig:
             raise ValueError(f"divergence_factor deve ser > 1; recebi {self.divergence_factor}.")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device deve ser 'auto', 'cpu' ou 'cuda'; recebi {self.device!r}.")
+        if self.init_from is not None:
+            keys = {"model", "train", "num_key_value_heads"}
+            if not isinstance(self.init_from, dict) or set(self.init_from) != keys:
+                got = sorted(self.init_from) if isinstance(self.init_from, dict) else type(self.init_from).__name__
+                raise ValueError(f"init_from deve ser um dicionário com as chaves {sorted(keys)}; recebi {got}.")
+            _check_positive_int("init_from.num_key_value_heads", self.init_from["num_key_value_heads"])
         object.__setattr__(self, "boundaries", tuple(float(b) for b in self.boundaries))
         object.__setattr__(self, "factors", tuple(float(f) for f in self.factors))
         # Valida a agenda já na construção (mesmas regras de ScheduleConfig).
@@ -188,6 +202,8 @@ class TrainConfig:
         d["boundaries"], d["factors"] = list(self.boundaries), list(self.factors)
         d["corpus"] = self.corpus.to_dict()
         d["tokenizer"] = asdict(self.tokenizer)
+        if d["init_from"] is None:  # ausente = pesos aleatórios (e o run_id dos treinos antigos não muda)
+            del d["init_from"]
         return d
 
     @classmethod
@@ -348,6 +364,37 @@ def _evaluate(model, data: PreparedData, seq_len: int, max_tokens: int, device, 
     return nats / n_tokens, bits_per_byte(nats, n_bytes)
 
 
+def weights_path(rid: str) -> Path:
+    """Onde ficam os pesos finais de um treino que outro usa como ponto de partida."""
+    return cache_dir() / "pesos" / f"{rid}.pt"
+
+
+def _initial_weights(init_from: dict, model_config: ModelConfig, data: PreparedData) -> dict[str, torch.Tensor]:
+    """Pesos de partida de ``init_from``: os do treino de origem (do cache, ou treinando-o
+    de novo — na CPU dá os mesmos pesos), convertidos para ``num_key_value_heads``."""
+    parent_mc = ModelConfig.from_dict(init_from["model"])
+    parent_tc = TrainConfig.from_dict(init_from["train"])
+    target = parent_mc.replace(num_key_value_heads=init_from["num_key_value_heads"]) \
+        if parent_mc.num_attention_heads % init_from["num_key_value_heads"] == 0 else None
+    if target != model_config:
+        raise ValueError(
+            "init_from incompatível: o modelo de origem convertido para "
+            f"num_key_value_heads = {init_from['num_key_value_heads']} deve ser igual ao modelo deste treino "
+            f"(origem: {parent_mc.to_dict()}; este: {model_config.to_dict()})."
+        )
+    path = weights_path(run_id(parent_mc, parent_tc))
+    parent = Transformer(parent_mc)
+    if path.exists():
+        parent.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    else:
+        if parent_tc.corpus != data.corpus or parent_tc.tokenizer != data.tokenizer:
+            data = prepare_data(parent_tc.corpus, parent_tc.tokenizer)
+        result, parent = train(parent_mc, parent_tc, data=data, quiet=True, return_model=True, save_weights=True)
+        if result.status != "ok":
+            raise ValueError(f"o treino de origem de init_from terminou com status {result.status!r}: {result.message}")
+    return convert_to_gqa(parent.cpu(), init_from["num_key_value_heads"]).state_dict()
+
+
 # --- o treino -------------------------------------------------------------------
 
 def train(
@@ -361,6 +408,7 @@ def train(
     stop_after_steps: int | None = None,
     keep_checkpoint: bool = False,
     return_model: bool = False,
+    save_weights: bool = False,
 ) -> RunResult | tuple[RunResult, Transformer]:
     """Treina um modelo e devolve o registro completo do treino.
 
@@ -371,7 +419,9 @@ def train(
     para simular uma queda; o ponto de controle é salvo antes de sair. Ao terminar, o
     ponto de controle é apagado, a menos que ``keep_checkpoint=True`` (as varreduras o
     apagam só depois de gravar o resultado). Com ``return_model=True`` devolve
-    ``(resultado, modelo)``, para gerar texto ou inspecionar os pesos.
+    ``(resultado, modelo)``, para gerar texto ou inspecionar os pesos. Com
+    ``save_weights=True`` os pesos finais de um treino ``ok`` ficam em
+    :func:`weights_path` — é de lá que um treino com ``init_from`` parte.
     """
     tc, mc = train_config, model_config
     versions = _versions()  # o código que roda é o do início do treino
@@ -410,7 +460,11 @@ def train(
         return torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else torch.autocast("cpu", enabled=False)
 
     torch.manual_seed(tc.seed)
-    model = Transformer(mc).to(device)
+    model = Transformer(mc)
+    resuming = checkpoint_path is not None and Path(checkpoint_path).exists()
+    if tc.init_from is not None and not resuming:  # ao retomar, os pesos vêm do ponto de controle
+        model.load_state_dict(_initial_weights(tc.init_from, mc, data))
+    model = model.to(device)
     n_params = model.num_parameters()
     n_params_ne = model.num_parameters(non_embedding=True)
     optimizer = torch.optim.AdamW(_param_groups(model, tc.weight_decay), lr=tc.lr, betas=(tc.beta1, tc.beta2), eps=1e-8)
@@ -559,6 +613,8 @@ def train(
         versions=versions,
         message=state["message"],
     )
+    if save_weights and rank == 0 and state["status"] == "ok":
+        _save_atomic(model.state_dict(), weights_path(rid))
     if ckpt is not None and rank == 0 and state["status"] != "interrupted" and not keep_checkpoint and ckpt.exists():
         ckpt.unlink()
     return (result, model) if return_model else result
