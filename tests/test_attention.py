@@ -96,3 +96,23 @@ def test_unknown_backend():
     with pytest.raises(ValueError, match="backend de atenção desconhecido 'flash'"):
         with attention_backend("flash"):
             pass
+
+
+# --- GPU: os mesmos oráculos no dispositivo em que o kernel roda no treino com GPU -------------
+# Só rodam onde há CUDA (a máquina de GPU do projeto); a CI, sem GPU, os pula.
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="sem GPU CUDA nesta máquina")
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-4), (torch.bfloat16, 2e-2)], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("heads, kv_heads", [(8, 8), (8, 2), (8, 1)], ids=["MHA", "GQA", "MQA"])
+def test_gpu_forward_and_gradients_match_sdpa(heads, kv_heads, dtype, tol):
+    q, k, v = (t.to("cuda", dtype).requires_grad_() for t in _qkv(heads, kv_heads, seq=300, dim=64))
+    upstream = torch.randn(q.shape, generator=torch.Generator().manual_seed(1)).to("cuda", dtype)
+    ours = grouped_query_attention(q, k, v)
+    ref = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+    torch.testing.assert_close(ours, ref, atol=tol, rtol=tol)
+    g_ours = torch.autograd.grad((ours * upstream).sum(), (q, k, v))
+    g_ref = torch.autograd.grad((ref * upstream).sum(), (q, k, v))
+    for a, b in zip(g_ours, g_ref):
+        torch.testing.assert_close(a, b, atol=tol * 10, rtol=tol * 10)

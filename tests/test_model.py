@@ -292,3 +292,24 @@ def test_kv_cache_of_the_published_models():
     assert kv_cache_bytes(mha, 4096) / 2**30 == pytest.approx(11.875)
     with pytest.raises(ValueError, match="tokens deve ser um inteiro ≥ 1"):
         kv_cache_bytes(mha, 0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="sem GPU CUDA nesta máquina")
+@pytest.mark.parametrize("kv_heads", [4, 2, 1], ids=["MHA", "GQA", "MQA"])
+def test_gpu_decoding_with_cache_matches_full_forward(kv_heads):
+    from helpers.model import KVCache, generate
+
+    c = cfg.ModelConfig(vocab_size=50, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=64)
+    torch.manual_seed(0)
+    model = Transformer(c).to("cuda").eval()
+    ids = torch.randint(0, 50, (3, 40), device="cuda")
+    with torch.no_grad():
+        full = model(ids)
+        cache = KVCache(c, batch_size=3, max_len=40, device="cuda")
+        pieces = [model(ids[:, :25], cache=cache)] + [model(ids[:, t:t + 1], cache=cache) for t in range(25, 40)]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-4, rtol=1e-4)
+    assert cache.keys[0].device.type == "cuda"
+    a = generate(model, ids[:, :10], 20, temperature=0.0, use_cache=True)
+    b = generate(model, ids[:, :10], 20, temperature=0.0, use_cache=False)
+    assert torch.equal(a, b)

@@ -79,7 +79,9 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Gira ``x`` ``[B, H, S, D]`` pelos ângulos de cada posição."""
+    """Gira ``x`` ``[B, H, S, D]`` pelos ângulos de cada posição (no tipo de ``x``, como no
+    Hugging Face: um modelo em bf16 continua em bf16)."""
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return x * cos + rotate_half(x) * sin
 
 
