@@ -30,7 +30,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -179,16 +178,10 @@ def bench_decode(device: torch.device, *, kv_options, prompt: int, new_tokens: i
 
 
 def metadata(device: torch.device) -> dict:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).parent).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                    text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = "", None
+    from helpers.trainer import _versions  # as mesmas versões (commit, impressão do código) dos treinos
+
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
-    return {"device": str(device), "device_name": name, "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "commit": commit, "dirty": dirty,
+    return {"device": str(device), "device_name": name, "threads": torch.get_num_threads(), **_versions(),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 

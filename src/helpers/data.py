@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .quality import degrade
+
 __all__ = [
     "DEFAULT_PACKAGES",
     "CorpusSpec",
@@ -59,8 +61,14 @@ class CorpusSpec:
     suffixes: tuple[str, ...] = (".py",)
     packages: tuple[str, ...] = DEFAULT_PACKAGES
     validation_fraction: float = 0.01
+    #: Degradação da parte de **treino** (a validação fica limpa): ver :mod:`helpers.quality`.
+    degradation: str = "none"
+    degradation_level: float = 0.0
 
     def __post_init__(self) -> None:
+        from .quality import check_degradation
+
+        check_degradation(self.degradation, self.degradation_level)
         if self.kind not in ("python", "folder"):
             raise ValueError(f"kind deve ser 'python' ou 'folder'; recebi {self.kind!r}.")
         if self.kind == "folder" and not self.path:
@@ -75,6 +83,8 @@ class CorpusSpec:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["suffixes"], d["packages"] = list(self.suffixes), list(self.packages)
+        if self.degradation == "none":  # o corpus limpo mantém o dicionário (e os run_id) de antes
+            del d["degradation"], d["degradation_level"]
         return d
 
     @classmethod
@@ -221,7 +231,7 @@ def _read_split(spec: CorpusSpec) -> tuple[bytes, bytes, str, dict]:
             val_parts.append(data + DOCUMENT_SEPARATOR)
             n_val += 1
         else:
-            train_parts.append(data + DOCUMENT_SEPARATOR)
+            train_parts.append(degrade(data, d.key, spec.degradation, spec.degradation_level) + DOCUMENT_SEPARATOR)
     if not train_parts or not val_parts:
         raise ValueError(
             f"a divisão por documento deixou um lado vazio ({len(train_parts)} de treino, {n_val} de validação); "
@@ -253,7 +263,8 @@ def prepare_data(
     # A impressão digital depende só do conteúdo; calculá-la exige ler o corpus
     # (alguns segundos), mas garante que um cache velho nunca seja reutilizado.
     train_raw, val_raw, fingerprint, stats = _read_split(corpus)
-    base = root / f"{fingerprint[:16]}-{tokenizer.ident}"
+    tag = "" if corpus.degradation == "none" else f"{corpus.degradation}{corpus.degradation_level:g}-"
+    base = root / f"{fingerprint[:16]}-{tag}{tokenizer.ident}"
     meta_path = base.with_suffix(".json")
     dtype = np.uint8 if tokenizer.kind == "bytes" else np.uint16
     tok_path = None

@@ -300,6 +300,12 @@ def _read_versions() -> dict[str, Any]:
         dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         pass
+    if not commit:  # cópia sem git (por exemplo, a máquina de GPU): quem lança diz de que commit veio
+        commit = os.environ.get("LEIS_DE_ESCALA_COMMIT", "")
+    # Impressão digital do código carregado: confere com qualquer commit, com ou sem git.
+    code = hashlib.sha256()
+    for f in sorted(here.glob("*.py")):
+        code.update(f.name.encode() + b"\0" + f.read_bytes())
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -307,6 +313,7 @@ def _read_versions() -> dict[str, Any]:
         "helpers": __version__,
         "commit": commit,
         "dirty": dirty,
+        "code_sha256": code.hexdigest()[:16],
         "machine": platform.machine(),
     }
 
