@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.instalado
 BOOK_ARGS := . --config book/_config.yml --toc book/_toc.yml
 
-.PHONY: book test install clean experiments benchmark
+.PHONY: book test install clean experiments benchmark chromium
 
 install: $(STAMP)
 
@@ -24,7 +24,13 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build $(BOOK_ARGS) --builder html -W -n --keep-going
 	@echo "Livro em _build/html/index.html"
 
-test: $(STAMP)
+# Os testes dos widgets estáticos arrastam controles num Chromium sem tela (pacote Debian).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ echo "instalando o Chromium (apt-get)"; SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+		  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
 # Refaz (ou retoma) todas as varreduras dos capítulos experimentais; pula o que já
@@ -38,6 +44,7 @@ experiments: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/treino.py
+	$(BIN)/python benchmarks/atencao.py
 
 clean:
 	rm -rf _build

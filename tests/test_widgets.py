@@ -1,0 +1,131 @@
+"""Os exploradores: as contas (contra as leis publicadas) e o HTML estático num Chromium de verdade."""
+
+import math
+
+import pytest
+
+from helpers import deepseek, widgets
+from helpers.widgets import PowerLaw, allocation
+
+from browser import Browser, chromium_path
+
+
+def test_allocation_with_deepseek_exponent_is_deepseek_law_everywhere():
+    # Ancorada na Eq. 4 e com o mesmo expoente, a fronteira é a própria Eq. 4 em qualquer orçamento.
+    for c in (1e17, 1e19, 3e21, 9.95e23):
+        alloc = allocation(deepseek.M_EXP, c)
+        assert alloc["M"] == pytest.approx(deepseek.m_opt(c), rel=1e-12)
+        assert alloc["M"] * alloc["D"] == pytest.approx(c, rel=1e-12)
+
+
+def test_every_exponent_passes_through_the_anchor_and_d_scales_with_b():
+    c0, m0 = widgets.anchor()
+    for a in (0.3, 0.45, 0.73):
+        assert allocation(a, c0)["M"] == pytest.approx(m0, rel=1e-12)
+        lo, hi = allocation(a, 1e20), allocation(a, 1e22)
+        assert math.log(hi["D"] / lo["D"]) / math.log(100) == pytest.approx(1 - a, abs=1e-12)
+        assert hi["tokens_per_param"] == pytest.approx(6 * hi["D"] / hi["M"])
+    # maior a => mais modelo e menos dados acima do ponto fixo; o contrário abaixo
+    assert allocation(0.7, 1e23)["M"] > allocation(0.4, 1e23)["M"]
+    assert allocation(0.7, 1e17)["M"] < allocation(0.4, 1e17)["M"]
+
+
+def test_published_models_budgets():
+    models = {m["name"]: m for m in widgets.published_models()}
+    # DeepSeek LLM, Tabela 3 / facts.md: 67B tem M = 4,973e11 a 4096 de contexto (C ≈ 9,95e23).
+    assert models["67B"]["C"] == pytest.approx(9.95e23, rel=0.01)
+    assert models["7B"]["D"] == 2e12
+
+
+@pytest.mark.parametrize("a", [0, 1, -0.2, float("nan"), True, "0.5"])
+def test_bad_exponent(a):
+    with pytest.raises(ValueError, match="o expoente a deve estar em"):
+        allocation(a, 1e20)
+
+
+@pytest.mark.parametrize("c", [0, -1e20, float("inf")])
+def test_bad_budget(c):
+    with pytest.raises(ValueError, match="finito > 0"):
+        allocation(0.5, c)
+
+
+def test_unknown_book_law():
+    with pytest.raises(ValueError, match="leis do livro desconhecidas"):
+        widgets.power_law_rows({"perda": PowerLaw(1, 1)})
+
+
+@pytest.mark.parametrize("value, text", [(1234.5, "1234"), (0.01234, "0,0123"), (4.973e11, "4,97e11"),
+                                         (9.999e20, "1,00e21"), (2.5, "2,50")])
+def test_number_format(value, text):
+    assert widgets._fmt(value) == text
+
+
+# --- o HTML estático, arrastado num navegador sem tela --------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    path = chromium_path()
+    if path is None:
+        pytest.fail("Chromium não encontrado: o make test o instala (pacote 'chromium' do Debian).")
+    b = Browser(path)
+    yield b
+    b.close()
+
+
+def _page(tmp_path, body: str):
+    page = tmp_path / "widgets.html"
+    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>",
+                    encoding="utf-8")
+    return page.as_uri()
+
+
+def _slider_geometry(browser, root: str, role: str):
+    return browser.eval(
+        f"(() => {{ const r = document.getElementById('{root}').querySelector('[data-role=\"{role}\"]')"
+        ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")
+
+
+def test_static_explorer_follows_a_drag(browser, tmp_path):
+    html = widgets.quality_explorer_html(element_id="q1", initial_budget=1e21)
+    browser.open(_page(tmp_path, html))
+    read = ("(() => { const r = document.getElementById('q1'); const o = {a: +r.dataset.a, c: +r.dataset.c};"
+            " r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key] = +e.dataset.value); return o; })()")
+    before = browser.eval(read)
+    assert before["a"] == pytest.approx(deepseek.TABLE4[3].a)
+    assert before["M"] == pytest.approx(allocation(before["a"], before["c"])["M"], rel=1e-9)
+    # arrasta o controle de a do meio para perto da ponta direita
+    x, y, w, h = _slider_geometry(browser, "q1", "a")
+    browser.drag(x + w / 2, y + h / 2, x + 0.9 * w, y + h / 2)
+    after = browser.eval(read)
+    assert after["a"] > before["a"] + 0.1
+    expected = allocation(after["a"], after["c"])
+    for key in ("M", "D", "N", "tokens_per_param", "b"):
+        assert after[key] == pytest.approx(expected[key], rel=1e-9), key
+    assert after["M"] > before["M"]  # 1e21 está acima do ponto fixo: a maior => modelo maior
+    # e o orçamento, arrastado para a esquerda
+    x, y, w, h = _slider_geometry(browser, "q1", "logc")
+    browser.drag(x + w * (21 - 17) / 8, y + h / 2, x + 0.05 * w, y + h / 2)
+    moved = browser.eval(read)
+    assert moved["c"] < 1e18
+    assert moved["D"] == pytest.approx(allocation(moved["a"], moved["c"])["D"], rel=1e-9)
+    assert browser.eval("document.getElementById('q1').querySelector('svg').innerHTML.length") > 500
+
+
+def test_static_calculator_follows_a_drag(browser, tmp_path):
+    book = {"lr": PowerLaw(0.5, -0.1), "M": PowerLaw(0.02, 0.55)}
+    html = widgets.allocation_calculator_html(book, element_id="c1", initial_budget=1e20)
+    browser.open(_page(tmp_path, html))
+    read = ("(() => { const r = document.getElementById('c1'); const o = {c: +r.dataset.c};"
+            " r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key + ':' + e.dataset.src] = e.dataset.value);"
+            " return o; })()")
+    x, y, w, h = _slider_geometry(browser, "c1", "logc")
+    browser.drag(x + w * (20 - 17) / 8, y + h / 2, x + 0.8 * w, y + h / 2)
+    out = browser.eval(read)
+    c = out["c"]
+    assert c > 1e22
+    assert float(out["lr:ds"]) == pytest.approx(deepseek.eta_opt(c), rel=1e-9)
+    assert float(out["batch:ds"]) == pytest.approx(deepseek.batch_opt(c), rel=1e-9)
+    assert float(out["D:ds"]) == pytest.approx(deepseek.d_opt(c), rel=1e-9)
+    assert float(out["lr:book"]) == pytest.approx(book["lr"](c), rel=1e-9)
+    assert float(out["M:book"]) == pytest.approx(book["M"](c), rel=1e-9)
+    assert out["batch:book"] == ""  # lei que o livro não ajustou: nada inventado
