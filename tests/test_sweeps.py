@@ -197,3 +197,30 @@ def test_mini_scale_and_mini_runs_keep_the_structure(tmp_path):
     spec_path.write_text(json.dumps(bad))
     with pytest.raises(ValueError, match="mini_runs tem índices fora"):
         sweeps.expand(sweeps.load_spec(spec_path), mini=True)
+
+
+def test_init_from_by_index_resolves_to_the_parent_config(tmp_path, tiny_corpus):
+    runs = [{"model.hidden_size": 32, "model.head_dim": 8},
+            {"model.hidden_size": 32, "model.head_dim": 8, "model.num_key_value_heads": 1, "train.steps": 2,
+             "train.init_from": {"run": 0, "num_key_value_heads": 1}}]
+    spec = sweeps.load_spec(_spec(tmp_path, tiny_corpus, grid={}, runs=runs))
+    parent, child = sweeps.expand(spec)
+    assert child.train.init_from["model"] == parent.model.to_dict()
+    assert child.train.init_from["train"] == parent.train.to_dict()
+    # a miniatura resolve para a origem miniatura (a mesma transformação nos dois)
+    mini_parent, mini_child = sweeps.expand(spec, mini=True)
+    assert mini_child.train.init_from["train"] == mini_parent.train.to_dict()
+    out = tmp_path / "r.jsonl"
+    records = sweeps.run_sweep(spec, out, quiet=True)
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    # a continuação partiu dos pesos convertidos da origem: perda inicial bem abaixo da de pesos aleatórios
+    assert records[1]["trace"][0]["val_loss"] < records[0]["trace"][0]["val_loss"] - 0.5
+
+
+@pytest.mark.parametrize("ref, fragment", [(1, "deve ser o índice de um treino anterior"),
+                                           (-1, "deve ser o índice de um treino anterior")])
+def test_init_from_bad_index(tmp_path, tiny_corpus, ref, fragment):
+    runs = [{}, {"train.init_from": {"run": ref, "num_key_value_heads": 1}}]
+    spec = sweeps.load_spec(_spec(tmp_path, tiny_corpus, grid={}, runs=runs))
+    with pytest.raises(ValueError, match=fragment):
+        sweeps.expand(spec)

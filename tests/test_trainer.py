@@ -191,3 +191,45 @@ def test_single_outlier_batch_is_not_divergence(corpus, data, monkeypatch):
     assert max(losses) > 1.5 * losses[0]
     assert r.status == "ok", r.message
     assert r.steps == 60
+
+
+# --- init_from: partir dos pesos (convertidos) de outro treino ---------------------------------
+
+def _parent(corpus):
+    parent_model = tiny(1, hidden_size=32, head_dim=8)  # 4 heads K/V
+    return parent_model, _cfg(corpus, steps=10)
+
+
+def test_absent_init_from_keeps_old_run_ids(corpus):
+    assert "init_from" not in _cfg(corpus).to_dict()
+
+
+def test_init_from_starts_where_the_parent_ended(corpus, data):
+    from helpers.trainer import weights_path, run_id
+
+    pm, pt = _parent(corpus)
+    parent = train(pm, pt, data=data, quiet=True, save_weights=True)
+    assert weights_path(run_id(pm, pt)).exists()
+    init = {"model": pm.to_dict(), "train": pt.to_dict(), "num_key_value_heads": 4}
+    same = train(pm, _cfg(corpus, steps=2, init_from=init), data=data, quiet=True)
+    # conversão identidade (4 → 4 heads): a perda inicial é exatamente a final da origem
+    assert same.trace[0]["val_loss"] == pytest.approx(parent.final_val_loss, rel=1e-6)
+    gqa = train(pm.replace(num_key_value_heads=2), _cfg(corpus, steps=2, init_from={**init, "num_key_value_heads": 2}),
+                data=data, quiet=True)
+    scratch = train(pm.replace(num_key_value_heads=2), _cfg(corpus, steps=2), data=data, quiet=True)
+    # a média das heads perde algo, mas parte muito melhor que pesos aleatórios
+    assert parent.final_val_loss < gqa.trace[0]["val_loss"] < scratch.trace[0]["val_loss"]
+    # sem os pesos no cache, a origem é treinada de novo — e dá o mesmo (CPU determinística)
+    weights_path(run_id(pm, pt)).unlink()
+    again = train(pm.replace(num_key_value_heads=2), _cfg(corpus, steps=2, init_from={**init, "num_key_value_heads": 2}),
+                  data=data, quiet=True)
+    assert again.trace[0]["val_loss"] == gqa.trace[0]["val_loss"]
+
+
+def test_init_from_errors(corpus, data):
+    pm, pt = _parent(corpus)
+    with pytest.raises(ValueError, match="init_from deve ser um dicionário"):
+        _cfg(corpus, init_from={"model": pm.to_dict()})
+    init = {"model": pm.to_dict(), "train": pt.to_dict(), "num_key_value_heads": 2}
+    with pytest.raises(ValueError, match="init_from incompatível"):
+        train(pm, _cfg(corpus, steps=2, init_from=init), data=data, quiet=True)  # o modelo deveria ter 2 heads K/V
