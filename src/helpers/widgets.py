@@ -195,7 +195,7 @@ def quality_explorer(presets: list[Preset] | None = None, *, initial_budget: flo
 
     presets = presets or table4_presets()
     start = presets[min(3, len(presets) - 1)].a
-    preset = w.Dropdown(options=[(f"{p.label} (a = {p.a:.3f})", p.a) for p in presets], value=start,
+    preset = w.Dropdown(options=[(f"{p.label} (a = {_fmt(p.a)})", p.a) for p in presets], value=start,
                         description="predefinição", layout=w.Layout(width="95%"), style={"description_width": "initial"})
     a_slider = w.FloatSlider(value=start, min=A_RANGE[0], max=A_RANGE[1], step=0.001, readout_format=".3f",
                              description="a", continuous_update=False)
@@ -293,9 +293,9 @@ def quality_explorer_html(presets: list[Preset] | None = None, *, initial_budget
     start = presets[min(3, len(presets) - 1)].a
     lo, hi = math.log10(BUDGET_RANGE[0]), math.log10(BUDGET_RANGE[1])
     options = "".join(f'<option value="{p.a}"{" selected" if p.a == start else ""}>'
-                      f'{html.escape(p.label)} (a = {p.a:.3f})</option>' for p in presets)
+                      f'{html.escape(p.label)} (a = {_fmt(p.a)})</option>' for p in presets)
     models = published_models()
-    params = {"c0": c0, "m0": m0, "lo": lo, "hi": hi, "models": models}
+    params = {"c0": c0, "m0": m0, "lo": lo, "hi": hi, "models": models, "a_ref": deepseek.M_EXP}
     outputs = "".join(
         f'<tr><td>{label}</td><td class="lde-out" data-key="{key}" data-value="">—</td><td>{unit}</td></tr>'
         for key, label, unit in (("M", "M_opt", "FLOPs/token"), ("D", "D_opt", "tokens"),
@@ -311,8 +311,9 @@ def quality_explorer_html(presets: list[Preset] | None = None, *, initial_budget
 <table>{outputs}</table>
 <svg data-role="plot" viewBox="0 0 420 230" width="420" height="230" role="img"
  aria-label="fronteira de alocação M_opt contra C, em escala log"></svg>
-<p style="font-size:0.85em">Todas as fronteiras passam pelo ponto fixo C₀ = 1e19 FLOPs, M₀ = {_fmt(m0)}
-(DeepSeek, dados atuais). Estrelas: 7B e 67B como treinados.</p>
+<p style="font-size:0.85em">Linha azul: a fronteira com o expoente escolhido; tracejada: DeepSeek, dados
+atuais (Eq. 4). Todas passam pelo ponto fixo (quadrado) C₀ = 1e19 FLOPs, M₀ = {_fmt(m0)}. Estrelas: o 7B
+e o 67B como foram treinados; círculo: o orçamento escolhido.</p>
 </div>
 <script>
 (function() {{
@@ -326,7 +327,7 @@ def quality_explorer_html(presets: list[Preset] | None = None, *, initial_budget
   }}
   function plot(a, c) {{
     const svg = q("plot"), W = 420, H = 230, x0 = 50, y0 = 200, w = 360, h = 185;
-    const ylo = 9, yhi = 14;
+    const ylo = 7, yhi = 14;
     const X = lc => x0 + (lc - P.lo) / (P.hi - P.lo) * w;
     const Y = lm => y0 - (lm - ylo) / (yhi - ylo) * h;
     let s = '<rect x="' + x0 + '" y="' + (y0 - h) + '" width="' + w + '" height="' + h + '" fill="none" stroke="#999"/>';
@@ -334,13 +335,17 @@ def quality_explorer_html(presets: list[Preset] | None = None, *, initial_budget
       s += '<text x="' + X(e) + '" y="' + (y0 + 14) + '" font-size="10" text-anchor="middle">1e' + e + '</text>';
     for (let e = ylo; e <= yhi; e += 1)
       s += '<text x="' + (x0 - 4) + '" y="' + (Y(e) + 3) + '" font-size="10" text-anchor="end">1e' + e + '</text>';
-    let pts = [];
-    for (let i = 0; i <= 40; i++) {{
-      const lc = P.lo + (P.hi - P.lo) * i / 40;
-      const lm = Math.log10(alloc(a, Math.pow(10, lc)).M);
-      pts.push(X(lc).toFixed(1) + ',' + Y(Math.min(yhi, Math.max(ylo, lm))).toFixed(1));
-    }}
-    s += '<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="' + pts.join(' ') + '"/>';
+    const line = (aa, style) => {{
+      let pts = [];
+      for (let i = 0; i <= 40; i++) {{
+        const lc = P.lo + (P.hi - P.lo) * i / 40;
+        const lm = Math.log10(alloc(aa, Math.pow(10, lc)).M);
+        pts.push(X(lc).toFixed(1) + ',' + Y(Math.min(yhi, Math.max(ylo, lm))).toFixed(1));
+      }}
+      return '<polyline fill="none" ' + style + ' points="' + pts.join(' ') + '"/>';
+    }};
+    s += line(P.a_ref, 'stroke="#888" stroke-dasharray="4 3"');
+    s += line(a, 'stroke="#1f77b4" stroke-width="2"');
     s += '<rect x="' + (X(Math.log10(P.c0)) - 3) + '" y="' + (Y(Math.log10(P.m0)) - 3) + '" width="6" height="6"/>';
     for (const m of P.models)
       s += '<text x="' + X(Math.log10(m.C)) + '" y="' + (Y(Math.log10(m.M)) + 4) + '" fill="#d62728" font-size="14" text-anchor="middle">★</text>' +
@@ -353,7 +358,7 @@ def quality_explorer_html(presets: list[Preset] | None = None, *, initial_budget
   }}
   function update() {{
     const a = parseFloat(q("a").value), c = Math.pow(10, parseFloat(q("logc").value));
-    q("a-text").textContent = a.toFixed(3);
+    q("a-text").textContent = a.toFixed(3).replace('.', ',');
     q("c-text").textContent = fmt(c);
     root.dataset.a = a; root.dataset.c = c;
     const r = alloc(a, c);
