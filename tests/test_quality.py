@@ -76,7 +76,7 @@ def test_quality_spec_repeats_the_isoflop_runs_per_corpus():
     assert len(spec["runs"]) == 2 * len(quality.QUALITY_CORPORA)
     assert "train.corpus" not in spec["runs"][0]
     assert spec["runs"][2]["train.corpus"] == {"degradation": "boilerplate", "degradation_level": 0.5}
-    assert spec["mini_runs"] == [0, 2, 4, 6]
+    assert spec["mini_runs"] == [0, 2, 4, 6]  # o primeiro índice da miniatura IsoFLOP, em cada corpus
     json.dumps(spec)
 
 

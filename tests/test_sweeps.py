@@ -173,9 +173,32 @@ def test_committed_results_match_their_spec(spec_path):
     # pode crescer — treinos novos ao fim — sem invalidar os terminados, porque o run_id já é o
     # hash da configuração completa de cada treino.)
     assert all(not r["mini"] and r["sweep"] == spec.name for r in records)
-    # Gerados por código versionado: o commit registrado reproduz cada treino.
-    assert all(r["versions"]["commit"] and r["versions"]["dirty"] is False for r in records)
+    # Gerados por código versionado: o commit registrado reproduz cada treino. Numa cópia sem git
+    # (a máquina de GPU), dirty fica None e a prova é a impressão digital do código: tem de ser a
+    # dos arquivos de helpers naquele commit.
+    assert all(r["versions"]["commit"] for r in records)
+    assert all(r["versions"]["dirty"] is False or r["versions"]["dirty"] is None for r in records)
+    for commit in {r["versions"]["commit"] for r in records if r["versions"]["dirty"] is None}:
+        expected = _code_sha256_at(commit)
+        if expected is None:
+            pytest.skip(f"o commit {commit[:8]} não está neste clone (clone raso?)")
+        assert {r["versions"]["code_sha256"] for r in records if r["versions"]["commit"] == commit} == {expected}
     assert all(r["status"] in ("ok", "diverged") for r in records)
+
+
+def _code_sha256_at(commit: str) -> str | None:
+    """A impressão digital de helpers (a mesma de helpers.trainer) calculada no commit dado."""
+    import hashlib
+
+    listing = subprocess.run(["git", "ls-tree", "--name-only", commit, "src/helpers/"], cwd=ROOT,
+                             capture_output=True, text=True)
+    if listing.returncode != 0:
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(p for p in listing.stdout.split() if p.endswith(".py")):
+        blob = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, check=True).stdout
+        digest.update(Path(path).name.encode() + b"\0" + blob)
+    return digest.hexdigest()[:16]
 
 
 def test_mini_scale_and_mini_runs_keep_the_structure(tmp_path):

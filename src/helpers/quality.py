@@ -131,7 +131,9 @@ def quality_spec(isoflop: dict, *, corpora=tuple(QUALITY_CORPORA), name: str = "
             f"{c} ({QUALITY_CORPORA[c][0]}, nível {QUALITY_CORPORA[c][1]})" for c in corpora)
         + ". A validação é sempre o texto limpo. Gerada por 'python -m helpers.quality spec'."
     )
-    mini = [k * n + j for k in range(len(corpora)) for j in isoflop.get("mini_runs", range(4))]
+    # Miniatura: em cada corpus, os 4 tamanhos do menor orçamento (segundos; exercita o caminho todo,
+    # mas um orçamento só não dá lei — o notebook então usa os resultados versionados).
+    mini = [k * n + j for k in range(len(corpora)) for j in list(isoflop.get("mini_runs", range(4)))[:4]]
     return {"name": name, "description": desc, "base": isoflop["base"], "runs": runs,
             "mini": isoflop.get("mini", {}), "mini_scale": isoflop.get("mini_scale", {}), "mini_runs": mini}
 
