@@ -28,13 +28,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
+os.environ.setdefault("KINETO_LOG_LEVEL", "99")  # o profiler (memória na CPU) não polui a saída
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from helpers.attention import grouped_query_attention, kv_cache_bytes, repeat_kv
 from helpers.config import tiny
