@@ -238,3 +238,35 @@ def plot_isoflop(ax, budgets, scales, losses, profiles, *, xlabel: str = "M (FLO
     if legend:
         ax.legend(fontsize=8)
     return ax
+
+
+__all__ += ["plot_curve_extrapolation"]
+
+
+def plot_curve_extrapolation(ax, tokens, losses, curve, *, n_fit: int, until: float | None = None,
+                             color: str | None = None, label: str | None = None, fit_label: str | None = None):
+    """Uma curva de treino e a lei ``E + k·t^(-α)`` ajustada nos seus primeiros ``n_fit`` pontos.
+
+    Os pontos usados no ajuste são cheios; os outros, vazados. A lei ajustada (``curve``,
+    um :class:`helpers.fit.OffsetPowerLawFit`) é contínua sobre os pontos usados e
+    tracejada dali até ``until`` (padrão: o último ponto) — a extrapolação.
+    """
+    t = np.asarray(tokens, dtype=float)
+    y = np.asarray(losses, dtype=float)
+    if t.shape != y.shape or t.ndim != 1:
+        raise ValueError(f"tokens e losses devem ser vetores 1D do mesmo tamanho; recebi {t.shape} e {y.shape}.")
+    if not 1 <= n_fit <= t.size:
+        raise ValueError(f"n_fit deve estar em [1, {t.size}]; recebi {n_fit!r}.")
+    until = float(t[-1]) if until is None else float(until)
+    line = ax.scatter(t[:n_fit], y[:n_fit], color=color, s=22, zorder=3, label=label)
+    color = color or line.get_facecolor()[0]
+    if n_fit < t.size:
+        ax.scatter(t[n_fit:], y[n_fit:], facecolors="none", edgecolors=color, s=22, zorder=3)
+    inside = np.linspace(t[0], t[n_fit - 1], 60)
+    ax.plot(inside, curve.predict(inside), color=color, lw=1.3, label=fit_label)
+    if until > t[n_fit - 1]:
+        beyond = np.linspace(t[n_fit - 1], until, 60)
+        ax.plot(beyond, curve.predict(beyond), color=color, lw=1.3, ls="--")
+    ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: format_si(v) if v else "0"))
+    ax.set(xlabel=_AXIS_LABELS["tokens"], ylabel=_AXIS_LABELS["val_bpb"])
+    return ax
