@@ -7,7 +7,12 @@
   número de parâmetros;
 - :func:`depth_width_spec` e :func:`uptraining_spec` — as especificações das duas
   varreduras do capítulo 4, com taxa e lote das leis do capítulo 7;
-- :func:`uptraining_table` e :func:`depth_table` — os registros viram as tabelas do capítulo.
+- :func:`uptraining_table` e :func:`depth_table` — os registros viram as tabelas do capítulo;
+  :func:`uptraining_summary` resume a primeira em médias por etapa;
+- :func:`load_attention_benchmarks` e :func:`kernel_table` — as medições de
+  ``benchmarks/atencao.py`` (GPU e CPU) prontas para comparar os três caminhos da atenção;
+- :data:`GQA_TABLE1` e :data:`KV_CACHE_REFERENCE_GIB` — os números publicados com que o
+  capítulo se compara, com a origem.
 
 Linha de comando::
 
@@ -18,6 +23,7 @@ Linha de comando::
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -39,6 +45,14 @@ __all__ = [
     "uptraining_spec",
     "depth_table",
     "uptraining_table",
+    "uptraining_summary",
+    "attention_kind",
+    "GQA_TABLE1",
+    "KV_CACHE_REFERENCE_GIB",
+    "BENCHMARK_FILES",
+    "BENCH_VARIANTS",
+    "load_attention_benchmarks",
+    "kernel_table",
     "main",
 ]
 
@@ -188,6 +202,8 @@ def depth_table(records: list[dict]) -> list[dict]:
             "tokens": float(np.mean([r["tokens"] for r in rs])),
             "tokens_per_s": float(np.median([r["tokens_per_s"] for r in rs])),
             "flops_per_token": rs[0]["flops_per_token"]["measured"],
+            # FLOPs medidos por segundo: a vazão por FLOP, que compara formas de custos diferentes
+            "flops_per_s": float(np.median([r["tokens_per_s"] for r in rs])) * rs[0]["flops_per_token"]["measured"],
         })
     return sorted(rows, key=lambda row: (row["family"] == "ffn", row["n_layer"]))
 
@@ -211,6 +227,128 @@ def uptraining_table(records: list[dict]) -> dict:
     # a perda logo após a conversão não depende da fração: uma por semente
     out["convertido"] = {kv: sorted(set(v)) for kv, v in out["convertido"].items()}
     return out
+
+
+def attention_kind(num_key_value_heads: int, num_attention_heads: int) -> str:
+    """O nome da atenção: ``"MHA"`` (uma *head* K/V por consulta), ``"MQA"`` (uma só) ou
+    ``"GQA-g"`` com ``g`` grupos (a notação de Ainslie et al.: GQA-8 tem 8 *heads* K/V)."""
+    for name, value in (("num_key_value_heads", num_key_value_heads), ("num_attention_heads", num_attention_heads)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} deve ser um inteiro ≥ 1; recebi {value!r}.")
+    if num_attention_heads % num_key_value_heads:
+        raise ValueError(f"num_key_value_heads ({num_key_value_heads}) deve dividir num_attention_heads "
+                         f"({num_attention_heads}).")
+    if num_key_value_heads == num_attention_heads:
+        return "MHA"
+    return "MQA" if num_key_value_heads == 1 else f"GQA-{num_key_value_heads}"
+
+
+def uptraining_summary(records: list[dict]) -> list[dict]:
+    """:func:`uptraining_table` em médias: uma linha por etapa (``origem``, ``convertido``,
+    ``continuado``, ``do_zero``), número de *heads* K/V e fração da continuação.
+
+    Cada linha tem ``mean``, ``std`` (entre sementes; ``nan`` com uma só), ``n`` e os
+    ``values``. Funciona com qualquer subconjunto dos treinos (a versão miniatura roda
+    só alguns): as combinações ausentes simplesmente não aparecem.
+    """
+    if not records:
+        raise ValueError("uptraining_summary precisa de ao menos um registro; recebi uma lista vazia.")
+    table = uptraining_table(records)
+    heads = records[0]["model"]["num_attention_heads"]
+
+    def row(stage, kv, frac, values):
+        v = np.asarray(values, dtype=float)
+        return {"stage": stage, "kv_heads": kv, "kind": attention_kind(kv, heads), "fraction": frac,
+                "mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"),
+                "n": int(len(v)), "values": v.tolist()}
+
+    rows = [row("origem", heads, None, table["origem"])] if table["origem"] else []
+    rows += [row("convertido", kv, None, table["convertido"][kv]) for kv in sorted(table["convertido"], reverse=True)]
+    rows += [row("continuado", kv, frac, table["continuado"][(kv, frac)])
+             for kv, frac in sorted(table["continuado"], key=lambda t: (t[1], -t[0]))]
+    rows += [row("do_zero", kv, None, table["do_zero"][kv]) for kv in sorted(table["do_zero"], reverse=True)]
+    return rows
+
+
+#: Tabela 1 de Ainslie et al. (2023): T5.1.1 XXL após *uptraining* com 5% da computação
+#: original; tempo de inferência por amostra (s) e média das tarefas. Números de
+#: transcrições secundárias concordantes (o PDF não foi lido; ver reference/facts.md §5).
+GQA_TABLE1 = {
+    "source": "Ainslie et al. (2023), GQA, arXiv 2305.13245, Tabela 1 (T5.1.1; variantes XXL com 5% de uptraining)",
+    "uptraining_fraction": 0.05,
+    "rows": (("MHA-Large", 0.37, 46.0), ("MHA-XXL", 1.51, 47.2), ("MQA-XXL", 0.24, 46.6), ("GQA-8-XXL", 0.28, 47.1)),
+}
+
+#: Cache KV por sequência de 4096 *tokens* em bf16, em GiB, calculado em reference/facts.md §5
+#: a partir da Tabela 2 do DeepSeek LLM (d_h = 128) e da fórmula da Tabela 1 do DeepSeek-V2.
+KV_CACHE_REFERENCE_GIB = {"7B": 1.875, "67B": 1.48, "67B-MHA": 11.9}
+
+BENCHMARK_FILES = {"gpu": "bench_atencao_gpu.json", "cpu": "bench_atencao_cpu.json"}
+#: Os caminhos medidos por ``benchmarks/atencao.py``: o *kernel* do livro, o SDPA do
+#: PyTorch com ``enable_gqa`` e ``repeat_kv`` + SDPA.
+BENCH_VARIANTS = ("gqa", "sdpa_gqa", "repeat_sdpa")
+_DTYPE_BYTES = {"torch.float32": 4, "torch.float64": 8, "torch.bfloat16": 2, "torch.float16": 2}
+
+
+def load_attention_benchmarks(results_dir: str | Path | None = None) -> dict[str, dict]:
+    """Os benchmarks de atenção que existem em ``results/``: ``{"gpu": ..., "cpu": ...}``.
+
+    Um arquivo ausente fica de fora (o dicionário pode vir vazio); um arquivo presente mas
+    sem os campos esperados é um erro.
+    """
+    folder = Path(results_dir) if results_dir is not None else ROOT / "results"
+    out = {}
+    for key, name in BENCHMARK_FILES.items():
+        path = folder / name
+        if not path.exists():
+            continue
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        missing = [k for k in ("metadata", "kernels", "decode") if k not in payload]
+        if missing:
+            raise ValueError(f"{path}: faltam os campos {missing}; gere-o com benchmarks/atencao.py.")
+        out[key] = payload
+    return out
+
+
+def kernel_table(payload: dict, *, mode: str = "fwd") -> list[dict]:
+    """As medições dos *kernels* de um benchmark, uma linha por (comprimento, grupo).
+
+    Cada linha traz o tempo e o pico de memória das três variantes e as contas que o
+    capítulo discute: ``slowdown`` (tempo do *kernel* do livro ÷ SDPA com ``enable_gqa``),
+    ``mask_elements`` (``G·S × T``, os elementos da máscara explícita) e
+    ``mask_bytes_per_element`` (memória a mais do *kernel* sobre o SDPA, por elemento da
+    máscara), ``kv_bytes`` (K e V sem repetição) e ``repeat_extra_bytes`` (memória a mais de
+    ``repeat_kv`` + SDPA sobre o SDPA).
+    """
+    if mode not in ("fwd", "fwd+bwd"):
+        raise ValueError(f"mode deve ser 'fwd' ou 'fwd+bwd'; recebi {mode!r}.")
+    meta = payload["metadata"]
+    if meta.get("dtype") not in _DTYPE_BYTES:
+        raise ValueError(f"dtype do benchmark desconhecido {meta.get('dtype')!r}; os válidos são {sorted(_DTYPE_BYTES)}.")
+    nbytes = _DTYPE_BYTES[meta["dtype"]]
+    cells: dict[tuple[int, int], dict[str, dict]] = {}
+    for r in payload["kernels"]:
+        if r["mode"] == mode:
+            cells.setdefault((r["seq_len"], r["group"]), {})[r["variant"]] = r
+    if not cells:
+        raise ValueError(f"o benchmark não tem medições no modo {mode!r}.")
+    rows = []
+    for (s, g), by_variant in sorted(cells.items()):
+        missing = [v for v in BENCH_VARIANTS if v not in by_variant]
+        if missing:
+            raise ValueError(f"S = {s}, G = {g}: faltam as variantes {missing} (esperadas {list(BENCH_VARIANTS)}).")
+        t = {v: by_variant[v]["time_s"] for v in BENCH_VARIANTS}
+        m = {v: by_variant[v]["peak_bytes"] for v in BENCH_VARIANTS}
+        kv = by_variant["gqa"]["kv_heads"]
+        rows.append({
+            "seq_len": s, "group": g, "kv_heads": kv, "time_s": t, "peak_bytes": m,
+            "slowdown": t["gqa"] / t["sdpa_gqa"],
+            "mask_elements": g * s * s,
+            "mask_bytes_per_element": (m["gqa"] - m["sdpa_gqa"]) / (g * s * s),
+            "kv_bytes": 2 * meta["batch"] * kv * s * meta["head_dim"] * nbytes,
+            "repeat_extra_bytes": m["repeat_sdpa"] - m["sdpa_gqa"],
+        })
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
