@@ -143,3 +143,32 @@ def test_a_failing_notebook_fails_the_build(tmp_path):
     result = _build(tmp_path, tmp_path / "book" / "_config.yml", tmp_path / "book" / "_toc.yml", tmp_path / "saida")
     assert result.returncode != 0
     assert "falha proposital" in result.stdout + result.stderr
+
+
+def test_static_explorer_works_in_the_built_chapter(built_book):
+    """O explorador do capítulo 10, no livro construído (sem kernel): arrastar o controle muda o resultado."""
+    import math
+
+    from browser import Browser, chromium_path
+    from helpers.widgets import allocation
+
+    path = chromium_path()
+    assert path is not None, "Chromium não encontrado: o make test o instala (pacote 'chromium' do Debian)."
+    page = built_book / "notebooks" / "10_qualidade_dos_dados.html"
+    browser = Browser(path)
+    try:
+        browser.open(page.as_uri())
+        read = ("(() => { const r = document.querySelector('.lde-w'); const o = {a: +r.dataset.a, c: +r.dataset.c};"
+                " r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key] = +e.dataset.value); return o; })()")
+        before = browser.eval(read)
+        assert math.isfinite(before["M"]) and before["M"] > 0, "o JavaScript do explorador não rodou na página"
+        x, y, w, h = browser.eval(
+            "(() => { const s = document.querySelector('.lde-w [data-role=\"a\"]'); s.scrollIntoView({block: 'center'});"
+            " const r = s.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")
+        browser.drag(x + w * (before["a"] - 0.3) / 0.5, y + h / 2, x + 0.05 * w, y + h / 2)
+        after = browser.eval(read)
+        assert after["a"] < before["a"] - 0.1
+        assert after["M"] == pytest.approx(allocation(after["a"], after["c"])["M"], rel=1e-9)
+        assert after["D"] == pytest.approx(allocation(after["a"], after["c"])["D"], rel=1e-9)
+    finally:
+        browser.close()
