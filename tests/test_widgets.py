@@ -129,3 +129,19 @@ def test_static_calculator_follows_a_drag(browser, tmp_path):
     assert float(out["lr:book"]) == pytest.approx(book["lr"](c), rel=1e-9)
     assert float(out["M:book"]) == pytest.approx(book["M"](c), rel=1e-9)
     assert out["batch:book"] == ""  # lei que o livro não ajustou: nada inventado
+
+
+def test_static_calculator_model_times_tokens_mode(browser, tmp_path):
+    html = widgets.allocation_calculator_html(element_id="c2")
+    browser.open(_page(tmp_path, html))
+    # escolhe o modo "modelo M × tokens D" no seletor, como um leitor faria
+    browser.eval("(() => { const s = document.getElementById('c2').querySelector('[data-role=\"mode\"]');"
+                 " s.value = 'MD'; s.dispatchEvent(new Event('change')); })()")
+    x, y, w, h = _slider_geometry(browser, "c2", "logd")
+    browser.drag(x + w * (12.3 - 6) / 8, y + h / 2, x + 0.25 * w, y + h / 2)
+    out = browser.eval("(() => { const r = document.getElementById('c2'); const o = {c: +r.dataset.c, m: +r.dataset.m,"
+                       " d: +r.dataset.d}; r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key + ':' +"
+                       " e.dataset.src] = e.dataset.value); return o; })()")
+    assert out["d"] < 1e10  # o controle de D foi arrastado para a esquerda
+    assert out["c"] == pytest.approx(out["m"] * out["d"], rel=1e-12)
+    assert float(out["M:ds"]) == pytest.approx(deepseek.m_opt(out["c"]), rel=1e-9)

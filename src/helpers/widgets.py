@@ -378,7 +378,11 @@ e o 67B como foram treinados; círculo: o orçamento escolhido.</p>
 
 def allocation_calculator_html(book: dict[str, PowerLaw] | None = None, *, initial_budget: float = 1e21,
                                element_id: str | None = None) -> str:
-    """A calculadora como HTML + JavaScript autocontidos: orçamento → η, B, M, D (DeepSeek e livro)."""
+    """A calculadora como HTML + JavaScript autocontidos: orçamento → η, B, M, D (DeepSeek e livro).
+
+    Dois modos, como no *widget*: o orçamento ``C`` direto, ou um modelo ``M`` (FLOPs/*token*)
+    e um número de *tokens* ``D``, com ``C = M·D``.
+    """
     rows = power_law_rows(book)
     uid = element_id or "lde-c-" + uuid.uuid4().hex[:8]
     lo, hi = math.log10(BUDGET_RANGE[0]), math.log10(BUDGET_RANGE[1])
@@ -391,8 +395,16 @@ def allocation_calculator_html(book: dict[str, PowerLaw] | None = None, *, initi
         for r in rows)
     return f"""{_STYLE}
 <div class="lde-w" id="{uid}">
-<label>orçamento C: <b data-role="c-text"></b> FLOPs
-<input type="range" data-role="logc" min="{lo}" max="{hi}" step="0.05" value="{math.log10(initial_budget)}"></label>
+<label>entrada: <select data-role="mode"><option value="C" selected>orçamento C</option>
+<option value="MD">modelo M × tokens D</option></select></label>
+<div data-role="by-c"><label>orçamento C: <b data-role="c-text"></b> FLOPs
+<input type="range" data-role="logc" min="{lo}" max="{hi}" step="0.05" value="{math.log10(initial_budget)}"></label></div>
+<div data-role="by-md" style="display:none">
+<label>modelo M: <b data-role="m-text"></b> FLOPs/token
+<input type="range" data-role="logm" min="6" max="13" step="0.05" value="10.63"></label>
+<label>dados D: <b data-role="d-text"></b> tokens
+<input type="range" data-role="logd" min="6" max="14" step="0.05" value="12.3"></label>
+<p>C = M·D = <b data-role="c-md-text"></b> FLOPs</p></div>
 <table><tr><th>grandeza</th><th>DeepSeek</th><th>este livro</th><th>unidade</th></tr>{body}</table>
 </div>
 <script>
@@ -400,11 +412,18 @@ def allocation_calculator_html(book: dict[str, PowerLaw] | None = None, *, initi
 {_FMT_JS}
   const L = {json.dumps(laws)};
   const root = document.getElementById("{uid}");
-  const slider = root.querySelector('[data-role="logc"]');
+  const q = r => root.querySelector('[data-role="' + r + '"]');
   function update() {{
-    const c = Math.pow(10, parseFloat(slider.value));
-    root.querySelector('[data-role="c-text"]').textContent = fmt(c);
-    root.dataset.c = c;
+    const byMD = q("mode").value === "MD";
+    q("by-c").style.display = byMD ? "none" : "";
+    q("by-md").style.display = byMD ? "" : "none";
+    const m = Math.pow(10, parseFloat(q("logm").value)), d = Math.pow(10, parseFloat(q("logd").value));
+    const c = byMD ? m * d : Math.pow(10, parseFloat(q("logc").value));
+    q("c-text").textContent = fmt(c);
+    q("m-text").textContent = fmt(m);
+    q("d-text").textContent = fmt(d);
+    q("c-md-text").textContent = fmt(m * d);
+    root.dataset.c = c; root.dataset.m = m; root.dataset.d = d;
     root.querySelectorAll(".lde-out").forEach(el => {{
       const law = L.find(l => l.key === el.dataset.key)[el.dataset.src];
       if (law === null) {{ el.textContent = "—"; el.dataset.value = ""; return; }}
@@ -412,7 +431,8 @@ def allocation_calculator_html(book: dict[str, PowerLaw] | None = None, *, initi
       el.dataset.value = v; el.textContent = fmt(v);
     }});
   }}
-  slider.addEventListener("input", update);
+  q("mode").addEventListener("change", update);
+  for (const r of ["logc", "logm", "logd"]) q(r).addEventListener("input", update);
   update();
 }})();
 </script>
