@@ -44,3 +44,11 @@ def test_book_style_and_figure_helpers():
     plots.plot_fit_band(ax, np.logspace(0, 2, 5), np.ones(5), 2 * np.ones(5))
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     plt.close(fig)
+
+
+def test_format_bytes_uses_binary_units_and_comma():
+    from helpers.plots import format_bytes
+
+    assert format_bytes(1.48 * 2**30) == "1,48 GiB"
+    assert format_bytes(16 * 2**20) == "16 MiB"
+    assert format_bytes(512) == "512 B"

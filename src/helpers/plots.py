@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib as mpl
+import matplotlib.ticker  # noqa: F401 (mpl.ticker)
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -26,6 +27,10 @@ __all__ = [
     "plot_hyper_grid",
     "plot_isoflop",
     "budget_colors",
+    "format_bytes",
+    "plain_log_axis",
+    "comma_axis",
+    "plot_curve_extrapolation",
 ]
 
 # Paleta de cores acessível (Okabe–Ito), na ordem em que as séries aparecem.
@@ -101,6 +106,27 @@ def format_si(value: float, digits: int = 3) -> str:
             d = max(digits, len(str(int(round(abs(scaled))))))
             return f"{scaled:.{d}g}{suffix}".replace(".", ",")
     return f"{value:.{digits}g}".replace(".", ",")
+
+
+def format_bytes(n: float) -> str:
+    """Bytes em KiB, MiB ou GiB (base 2), com vírgula decimal: ``1,48 GiB``."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{fmt(n / scale, '.3g')} {unit}"
+    return f"{fmt(n, '.0f')} B"
+
+
+def plain_log_axis(ax, axis: str = "y") -> None:
+    """Eixo log com rótulos 1, 2, 5 × 10ⁿ escritos por extenso (sem notação científica)."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: fmt(v, "g")))
+    target.set_minor_formatter(mpl.ticker.NullFormatter())
+
+
+def comma_axis(ax, axis: str = "y") -> None:
+    """Rótulos de um eixo linear com vírgula decimal."""
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: fmt(v, "g")))
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -240,7 +266,6 @@ def plot_isoflop(ax, budgets, scales, losses, profiles, *, xlabel: str = "M (FLO
     return ax
 
 
-__all__ += ["plot_curve_extrapolation"]
 
 
 def plot_curve_extrapolation(ax, tokens, losses, curve, *, n_fit: int, until: float | None = None,
