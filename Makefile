@@ -34,12 +34,12 @@ test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
 # Refaz (ou retoma) todas as varreduras dos capítulos experimentais; pula o que já
-# está em results/. Uma varredura: python -m helpers.sweeps run experiments/X.json --out results/X.jsonl
+# está em results/. Uma varredura: python -m helpers.engine.sweeps run experiments/X.json --out results/X.jsonl
 EXPERIMENTS := $(wildcard experiments/*.json)
 experiments: $(STAMP)
 	@for spec in $(EXPERIMENTS); do \
 		name=$$(basename $$spec .json); \
-		$(BIN)/python -m helpers.sweeps run $$spec --out results/$$name.jsonl || exit 1; \
+		$(BIN)/python -m helpers.engine.sweeps run $$spec --out results/$$name.jsonl || exit 1; \
 	done
 
 benchmark: $(STAMP)

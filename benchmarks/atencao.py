@@ -9,10 +9,10 @@ Uso::
 Três caminhos para o mesmo cálculo (atenção causal, ``H`` *heads* de consulta e
 ``H_kv = H / G`` *heads* K/V):
 
-- ``gqa`` — o *kernel* de :func:`helpers.attention.grouped_query_attention` (consultas
+- ``gqa`` — o *kernel* de :func:`helpers.model.attention.grouped_query_attention` (consultas
   agrupadas contra K/V compartilhados, nada repetido);
 - ``sdpa_gqa`` — ``F.scaled_dot_product_attention(..., enable_gqa=True)`` do PyTorch;
-- ``repeat_sdpa`` — :func:`helpers.attention.repeat_kv` + ``scaled_dot_product_attention``
+- ``repeat_sdpa`` — :func:`helpers.model.attention.repeat_kv` + ``scaled_dot_product_attention``
   (o caminho do ``modeling_llama.py``: copia K e V ``G`` vezes).
 
 Para cada comprimento de sequência e tamanho de grupo mede o tempo (mediana de várias
@@ -38,9 +38,9 @@ os.environ.setdefault("KINETO_LOG_LEVEL", "99")  # o profiler (memória na CPU) 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from helpers.attention import grouped_query_attention, kv_cache_bytes, repeat_kv
-from helpers.config import tiny
-from helpers.model import KVCache, Transformer
+from helpers.model.attention import grouped_query_attention, kv_cache_bytes, repeat_kv
+from helpers.model.config import tiny
+from helpers.model.transformer import KVCache, Transformer
 
 VARIANTS = ("gqa", "sdpa_gqa", "repeat_sdpa")
 
@@ -180,7 +180,7 @@ def bench_decode(device: torch.device, *, kv_options, prompt: int, new_tokens: i
 
 
 def metadata(device: torch.device) -> dict:
-    from helpers.trainer import _versions  # as mesmas versões (commit, impressão do código) dos treinos
+    from helpers.engine.trainer import _versions  # as mesmas versões (commit, impressão do código) dos treinos
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
     return {"device": str(device), "device_name": name, "threads": torch.get_num_threads(), **_versions(),

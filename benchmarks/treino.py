@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from helpers.config import tiny
-from helpers.data import prepare_data
-from helpers.trainer import TrainConfig, train
+from helpers.model.config import tiny
+from helpers.engine.data import prepare_data
+from helpers.engine.trainer import TrainConfig, train
 
 
 def matmul_peak(n: int = 1024, repeats: int = 20) -> float:

@@ -5,9 +5,9 @@ import sys
 
 import torch.distributed as dist
 
-from helpers.config import tiny
-from helpers.data import corpus_spec
-from helpers.trainer import TrainConfig, train
+from helpers.model.config import tiny
+from helpers.engine.data import corpus_spec
+from helpers.engine.trainer import TrainConfig, train
 
 corpus, out = sys.argv[1], sys.argv[2]
 tc = TrainConfig(steps=8, batch_size_tokens=256, seq_len=16, lr=3e-3, eval_points=4, eval_tokens=512,

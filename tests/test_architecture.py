@@ -1,4 +1,4 @@
-"""helpers.architecture: as especificações do capítulo de GQA e as tabelas que saem delas."""
+"""helpers.chapters.cap04: as especificações do capítulo de GQA e as tabelas que saem delas."""
 
 import json
 import math
@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import architecture as A
-from helpers import sweeps
-from helpers.attention import kv_cache_bytes
-from helpers.config import deepseek_67b, deepseek_7b
-from helpers.flops import count_params
-from helpers.model import KVCache
-from helpers.scaling import write_spec
+from helpers.chapters import cap04 as A
+from helpers.engine import sweeps
+from helpers.model.attention import kv_cache_bytes
+from helpers.model.config import deepseek_67b, deepseek_7b
+from helpers.model.flops import count_params
+from helpers.model.transformer import KVCache
+from helpers.chapters.common import write_spec
 
 # Leis de hiperparâmetros de mentira: as especificações só chamam lr_opt e batch_opt.
 LAWS = SimpleNamespace(lr_opt=lambda c: 3.98e-3, batch_opt=lambda c: 900.0)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.attention import attention_backend, causal_mask, grouped_query_attention, reference_attention, repeat_kv
+from helpers.model.attention import attention_backend, causal_mask, grouped_query_attention, reference_attention, repeat_kv
 
 
 def _qkv(heads, kv_heads, seq=13, kv_seq=None, dim=8, batch=2, requires_grad=False):

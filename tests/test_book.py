@@ -150,7 +150,7 @@ def test_static_explorer_works_in_the_built_chapter(built_book):
     import math
 
     from browser import Browser, chromium_path
-    from helpers.widgets import allocation
+    from helpers.presentation.widgets import allocation
 
     path = chromium_path()
     assert path is not None, "Chromium não encontrado: o make test o instala (pacote 'chromium' do Debian)."

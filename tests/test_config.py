@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from helpers import config as cfg
+from helpers.model import config as cfg
 
 
 def test_defaults_are_valid_and_mha():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import data as D
+from helpers.engine import data as D
 
 
 def test_default_corpus_is_the_installed_python_sources():

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import deepseek
+from helpers.laws import deepseek
 
 C_7B = 4.228e10 * 2e12  # M·D do 7B (facts.md §1.5)
 C_67B = 4.973e11 * 2e12

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from helpers import fit
+from helpers.laws import fit
 
 
 def test_exact_power_law_is_recovered_exactly():

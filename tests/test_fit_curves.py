@@ -8,7 +8,7 @@ conhecidos, o ganho marginal analítico de ``E + k·t^(-α)``, diferenças finit
 import numpy as np
 import pytest
 
-from helpers import fit
+from helpers.laws import fit
 
 # A lei da abordagem 3 publicada pelo Chinchilla (App. D.2), em parâmetros N com C = 6ND.
 CHINCHILLA = fit.ParametricLossFit(E=1.69, A=406.4, alpha=0.34, B=410.7, beta=0.28, objective=0.0, n=0,
@@ -251,7 +251,7 @@ def test_plot_curve_extrapolation_draws_used_points_held_out_points_and_the_extr
     import matplotlib
 
     matplotlib.use("Agg")
-    from helpers.plots import new_figure, plot_curve_extrapolation
+    from helpers.presentation.plots import new_figure, plot_curve_extrapolation
 
     t = np.linspace(1e5, 1e6, 8)
     y = _curve(t)

@@ -7,7 +7,7 @@ independente) e contra entradas ruins.
 import numpy as np
 import pytest
 
-from helpers import fit
+from helpers.laws import fit
 
 
 # --- bootstrap ---------------------------------------------------------------------

@@ -4,19 +4,11 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from helpers import config as cfg
-from helpers.attention import attention_backend
-from helpers import deepseek
-from helpers.flops import (
-    analytic_flops_per_token,
-    count_params,
-    deepseek_m,
-    measured_flops_per_token,
-    six_n,
-    six_n1,
-    six_n2,
-)
-from helpers.model import Transformer
+from helpers.model import config as cfg
+from helpers.model.attention import attention_backend
+from helpers.laws import deepseek
+from helpers.model.flops import analytic_flops_per_token, count_params, deepseek_m, measured_flops_per_token, six_n, six_n1, six_n2
+from helpers.model.transformer import Transformer
 
 
 def test_conventions_by_hand_for_the_7b():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers import literature
+from helpers.laws import literature
 
 
 def test_doubling_n_multiplies_loss_by_0_95():

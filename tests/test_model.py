@@ -6,17 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import config as cfg
-from helpers.flops import count_params
-from helpers.model import (
-    RMSNorm,
-    RotaryEmbedding,
-    Transformer,
-    apply_rotary,
-    from_hf_state_dict,
-    rotate_half,
-    to_hf_state_dict,
-)
+from helpers.model import config as cfg
+from helpers.model.flops import count_params
+from helpers.model.transformer import RMSNorm, RotaryEmbedding, Transformer, apply_rotary, from_hf_state_dict, rotate_half, to_hf_state_dict
 
 
 @pytest.fixture(autouse=True)
@@ -205,7 +197,7 @@ def test_from_hf_state_dict_rejects_foreign_keys():
 
 @pytest.mark.parametrize("kv_heads", [4, 2, 1], ids=["MHA", "GQA", "MQA"])
 def test_incremental_decoding_with_cache_matches_full_forward(kv_heads):
-    from helpers.model import KVCache
+    from helpers.model.transformer import KVCache
 
     c = cfg.ModelConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                         num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=40)
@@ -226,7 +218,7 @@ def test_incremental_decoding_with_cache_matches_full_forward(kv_heads):
 
 @pytest.mark.parametrize("temperature, top_k", [(0.0, None), (0.9, 10)], ids=["gulosa", "amostrada"])
 def test_generation_with_and_without_cache_agree(temperature, top_k):
-    from helpers.model import generate
+    from helpers.model.transformer import generate
 
     model = Transformer(cfg.tiny(2, num_key_value_heads=1)).eval()
     prompt = torch.randint(0, 256, (2, 7))
@@ -239,7 +231,7 @@ def test_generation_with_and_without_cache_agree(temperature, top_k):
 
 
 def test_generate_rejects_bad_arguments():
-    from helpers.model import generate
+    from helpers.model.transformer import generate
 
     model = Transformer(cfg.tiny(1))
     with pytest.raises(ValueError, match="top_k deve estar entre 1 e 256"):
@@ -249,7 +241,7 @@ def test_generate_rejects_bad_arguments():
 
 
 def test_convert_to_gqa_mean_pools_key_value_heads():
-    from helpers.model import convert_to_gqa
+    from helpers.model.transformer import convert_to_gqa
 
     mha = Transformer(cfg.ModelConfig(hidden_size=32, num_attention_heads=4, intermediate_size=64)).eval()
     gqa = convert_to_gqa(mha, 2)
@@ -274,8 +266,8 @@ def test_convert_to_gqa_mean_pools_key_value_heads():
 
 @pytest.mark.parametrize("dtype, nbytes", [(torch.float32, 4), (torch.bfloat16, 2)])
 def test_kv_cache_formula_matches_allocated_tensors(dtype, nbytes):
-    from helpers.attention import kv_cache_bytes
-    from helpers.model import KVCache
+    from helpers.model.attention import kv_cache_bytes
+    from helpers.model.transformer import KVCache
 
     for c in (cfg.tiny(2), cfg.tiny(3, num_key_value_heads=1), cfg.deepseek_67b().replace(num_hidden_layers=2)):
         cache = KVCache(c, batch_size=3, max_len=64, device="meta", dtype=dtype)
@@ -283,7 +275,7 @@ def test_kv_cache_formula_matches_allocated_tensors(dtype, nbytes):
 
 
 def test_kv_cache_of_the_published_models():
-    from helpers.attention import kv_cache_bytes
+    from helpers.model.attention import kv_cache_bytes
 
     # facts.md §5 [D]: 67B (95 camadas, 8 heads K/V, d_h 128, 4096 tokens, bf16) = 1,48 GiB; 7B MHA = 1,875 GiB.
     assert kv_cache_bytes(cfg.deepseek_67b(), 4096) / 2**30 == pytest.approx(1.484, abs=1e-3)
@@ -297,7 +289,7 @@ def test_kv_cache_of_the_published_models():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="sem GPU CUDA nesta máquina")
 @pytest.mark.parametrize("kv_heads", [4, 2, 1], ids=["MHA", "GQA", "MQA"])
 def test_gpu_decoding_with_cache_matches_full_forward(kv_heads):
-    from helpers.model import KVCache, generate
+    from helpers.model.transformer import KVCache, generate
 
     c = cfg.ModelConfig(vocab_size=50, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                         num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=64)

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import plots  # noqa: E402
+from helpers.presentation import plots
 
 
 def test_fmt_brazilian_conventions():
@@ -47,7 +47,7 @@ def test_book_style_and_figure_helpers():
 
 
 def test_format_bytes_uses_binary_units_and_comma():
-    from helpers.plots import format_bytes
+    from helpers.presentation.plots import format_bytes
 
     assert format_bytes(1.48 * 2**30) == "1,48 GiB"
     assert format_bytes(16 * 2**20) == "16 MiB"

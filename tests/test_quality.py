@@ -5,22 +5,24 @@ import json
 import numpy as np
 import pytest
 
-from helpers import quality
-from helpers.data import CorpusSpec, corpus_spec, prepare_data
+from helpers.chapters import cap10
+
+from helpers.engine import degradations
+from helpers.engine.data import CorpusSpec, corpus_spec, prepare_data
 
 DOC = b"".join(f"linha {i}: valor = {i * i}  # comentario\n".encode() for i in range(400))
 
 
 def test_none_is_identity_and_everything_is_deterministic():
-    assert quality.degrade(DOC, "k", "none", 0.0) == DOC
+    assert degradations.degrade(DOC, "k", "none", 0.0) == DOC
     for kind, level in (("boilerplate", 0.5), ("ruido", 0.1), ("embaralhado", 1.0)):
-        assert quality.degrade(DOC, "k", kind, level) == quality.degrade(DOC, "k", kind, level)
-        assert quality.degrade(DOC, "k", kind, level) != quality.degrade(DOC, "outra", kind, level)
+        assert degradations.degrade(DOC, "k", kind, level) == degradations.degrade(DOC, "k", kind, level)
+        assert degradations.degrade(DOC, "k", kind, level) != degradations.degrade(DOC, "outra", kind, level)
 
 
 @pytest.mark.parametrize("level", [0.02, 0.1, 0.3])
 def test_noise_replaces_the_requested_fraction_with_printable_bytes(level):
-    out = quality.degrade(DOC, "k", "ruido", level)
+    out = degradations.degrade(DOC, "k", "ruido", level)
     a, b = np.frombuffer(DOC, np.uint8), np.frombuffer(out, np.uint8)
     assert a.size == b.size
     changed = a != b
@@ -31,7 +33,7 @@ def test_noise_replaces_the_requested_fraction_with_printable_bytes(level):
 
 @pytest.mark.parametrize("level", [0.25, 0.5, 0.75])
 def test_boilerplate_takes_the_requested_share_and_keeps_the_text_in_order(level):
-    out = quality.degrade(DOC, "k", "boilerplate", level)
+    out = degradations.degrade(DOC, "k", "boilerplate", level)
     extra = len(out) - len(DOC)
     assert extra / len(out) == pytest.approx(level, abs=0.02)
     kept = b"".join(ln for ln in out.splitlines(keepends=True) if ln.startswith(b"linha"))
@@ -39,7 +41,7 @@ def test_boilerplate_takes_the_requested_share_and_keeps_the_text_in_order(level
 
 
 def test_shuffle_is_a_permutation_of_lines():
-    out = quality.degrade(DOC, "k", "embaralhado", 1.0)
+    out = degradations.degrade(DOC, "k", "embaralhado", 1.0)
     assert out != DOC
     assert sorted(out.splitlines()) == sorted(DOC.splitlines())
 
@@ -72,8 +74,8 @@ def test_only_the_training_split_is_degraded(tiny_corpus):
 def test_quality_spec_repeats_the_isoflop_runs_per_corpus():
     iso = {"base": {"model": {}, "train": {}}, "runs": [{"train.budget_flops": 1e11}, {"train.budget_flops": 1e12}],
            "mini": {}, "mini_scale": {}, "mini_runs": [0]}
-    spec = quality.quality_spec(iso)
-    assert len(spec["runs"]) == 2 * len(quality.QUALITY_CORPORA)
+    spec = cap10.quality_spec(iso)
+    assert len(spec["runs"]) == 2 * len(cap10.QUALITY_CORPORA)
     assert "train.corpus" not in spec["runs"][0]
     assert spec["runs"][2]["train.corpus"] == {"degradation": "boilerplate", "degradation_level": 0.5}
     assert spec["mini_runs"] == [0, 2, 4, 6]  # o primeiro índice da miniatura IsoFLOP, em cada corpus
@@ -85,5 +87,5 @@ def test_committed_spec_is_what_the_command_writes(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "q.json"
-    assert quality.main(["spec", "--out", str(out)]) == 0
+    assert cap10.main(["spec", "--out", str(out)]) == 0
     assert json.loads(out.read_text()) == json.loads((root / "experiments" / "cap10_qualidade.json").read_text())

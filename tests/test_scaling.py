@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from helpers import fit, scaling, sweeps
-from helpers.flops import deepseek_m
+from helpers.laws import fit
+from helpers.engine import sweeps
+from helpers.chapters import cap07, cap08, cap09, common
+from helpers.model.flops import deepseek_m
 
 
 def _record(budget, lr, batch, loss, seed=0, n=2, d=32, status="ok", tokens=1000):
@@ -18,45 +20,45 @@ def _record(budget, lr, batch, loss, seed=0, n=2, d=32, status="ok", tokens=1000
 
 
 def test_ladder_is_increasing_in_m_and_uses_the_tiny_family():
-    m = scaling.ladder_m()
+    m = cap08.ladder_m()
     assert np.all(np.diff(m) > 0)
-    assert m[0] == deepseek_m(scaling.ladder_config(0), 128)
+    assert m[0] == deepseek_m(cap08.ladder_config(0), 128)
     ratios = m[1:] / m[:-1]
     assert ratios.min() > 1.15 and ratios.max() < 3.5
     with pytest.raises(ValueError, match="degrau da escada"):
-        scaling.ladder_config(len(scaling.SIZE_LADDER))
+        cap08.ladder_config(len(cap08.SIZE_LADDER))
 
 
 def test_runs_table_marks_divergence_as_nan():
-    t = scaling.runs_table([_record(1e11, 1e-3, 512, 3.0), _record(1e11, 1e-2, 512, None, status="diverged")])
+    t = common.runs_table([_record(1e11, 1e-3, 512, 3.0), _record(1e11, 1e-2, 512, None, status="diverged")])
     assert t["loss"][0] == 3.0 and np.isnan(t["loss"][1])
     assert t["diverged"].tolist() == [False, True]
     with pytest.raises(ValueError, match="nenhum registro"):
-        scaling.runs_table([])
+        common.runs_table([])
 
 
 def test_seed_noise_pools_repeated_configurations():
     recs = [_record(1e11, 1e-3, 512, v, seed=s) for s, v in enumerate((3.0, 3.06, 2.94))]
     recs += [_record(1e12, 1e-3, 512, v, seed=s) for s, v in enumerate((2.0, 2.02))]
     recs += [_record(1e12, 2e-3, 512, 9.0)]  # sem repetição: não entra
-    noise = scaling.seed_noise(scaling.runs_table(recs))
+    noise = common.seed_noise(common.runs_table(recs))
     ss = ((np.array([3.0, 3.06, 2.94]) / 3.0 - 1) ** 2).sum() + ((np.array([2.0, 2.02]) / 2.01 - 1) ** 2).sum()
     assert noise["rel_std"] == pytest.approx(np.sqrt(ss / 3))
     assert noise["groups"] == 2 and noise["runs"] == 5
     with pytest.raises(ValueError, match="nenhuma configuração repetida"):
-        scaling.seed_noise(scaling.runs_table(recs[-1:]))
+        common.seed_noise(common.runs_table(recs[-1:]))
 
 
 def test_tolerance_and_batch_rounding():
-    assert scaling.near_optimal_tolerance(0.0001) == 0.0025
-    assert scaling.near_optimal_tolerance(0.013) == pytest.approx(0.026)
+    assert cap07.near_optimal_tolerance(0.0001) == 0.0025
+    assert cap07.near_optimal_tolerance(0.013) == pytest.approx(0.026)
     with pytest.raises(ValueError, match="rel_std"):
-        scaling.near_optimal_tolerance(-1)
-    assert scaling.round_batch(1157) == 1152
-    assert scaling.round_batch(1230) == 1280
-    assert scaling.round_batch(10) == 128
+        cap07.near_optimal_tolerance(-1)
+    assert common.round_batch(1157) == 1152
+    assert common.round_batch(1230) == 1280
+    assert common.round_batch(10) == 128
     with pytest.raises(ValueError, match="lote"):
-        scaling.round_batch(float("nan"))
+        common.round_batch(float("nan"))
 
 
 def _laws():
@@ -71,8 +73,8 @@ def _laws():
 
 def test_isoflop_spec_uses_the_fitted_laws(tmp_path):
     laws = _laws()
-    spec = scaling.isoflop_spec(laws, scaling.ISOFLOP_BUDGETS, scaling.ISOFLOP_WINDOWS)
-    assert len(spec["runs"]) == sum(h - l + 1 for l, h in scaling.ISOFLOP_WINDOWS)
+    spec = cap08.isoflop_spec(laws, cap08.ISOFLOP_BUDGETS, cap08.ISOFLOP_WINDOWS)
+    assert len(spec["runs"]) == sum(h - l + 1 for l, h in cap08.ISOFLOP_WINDOWS)
     for run in spec["runs"]:
         c = run["train.budget_flops"]
         assert run["train.lr"] == pytest.approx(float(laws.lr_opt(c)), rel=1e-3)
@@ -88,7 +90,7 @@ def test_isoflop_spec_uses_the_fitted_laws(tmp_path):
 
 
 def test_budgets_span_a_decade_and_a_half():
-    b = scaling.ISOFLOP_BUDGETS
+    b = cap08.ISOFLOP_BUDGETS
     assert len(b) >= 5 and np.log10(b[-1] / b[0]) >= 1.4999
-    assert scaling.PREDICTION_BUDGET >= 10 * b[-1]
-    assert all(h - l + 1 >= 7 for l, h in scaling.ISOFLOP_WINDOWS)
+    assert cap09.PREDICTION_BUDGET >= 10 * b[-1]
+    assert all(h - l + 1 >= 7 for l, h in cap08.ISOFLOP_WINDOWS)

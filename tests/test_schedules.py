@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers.schedules import ScheduleConfig, lr_multiplier
+from helpers.engine.schedules import ScheduleConfig, lr_multiplier
 
 
 def test_multistep_boundaries_of_deepseek():

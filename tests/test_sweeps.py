@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import sweeps
+from helpers.engine import sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +113,7 @@ def test_kill_9_and_resume_loses_and_duplicates_nothing(tmp_path, tiny_corpus):
     raw["base"]["train"]["steps"] = 300
     raw_path.write_text(json.dumps(raw))
     out = tmp_path / "k.jsonl"
-    cmd = [sys.executable, "-m", "helpers.sweeps", "run", str(raw_path), "--out", str(out), "--quiet",
+    cmd = [sys.executable, "-m", "helpers.engine.sweeps", "run", str(raw_path), "--out", str(out), "--quiet",
            "--checkpoint-every", "5"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -137,7 +137,7 @@ def test_kill_9_and_resume_loses_and_duplicates_nothing(tmp_path, tiny_corpus):
 def test_cli_dry_run_status_and_errors(tmp_path, tiny_corpus):
     path = _spec(tmp_path, tiny_corpus)
     out = tmp_path / "c.jsonl"
-    run = [sys.executable, "-m", "helpers.sweeps"]
+    run = [sys.executable, "-m", "helpers.engine.sweeps"]
     dry = subprocess.run(run + ["run", str(path), "--out", str(out), "--dry-run"], capture_output=True, text=True)
     assert dry.returncode == 0 and dry.stdout.count("[pendente]") == 3 and not out.exists()
     bad = subprocess.run(run + ["run", str(path), "--out", str(out), "--shard", "a/b"], capture_output=True, text=True)
@@ -187,17 +187,18 @@ def test_committed_results_match_their_spec(spec_path):
 
 
 def _code_sha256_at(commit: str) -> str | None:
-    """A impressão digital de helpers (a mesma de helpers.trainer) calculada no commit dado."""
+    """A impressão digital de helpers (a mesma de helpers.engine.trainer) calculada no commit dado."""
     import hashlib
 
-    listing = subprocess.run(["git", "ls-tree", "--name-only", commit, "src/helpers/"], cwd=ROOT,
+    listing = subprocess.run(["git", "ls-tree", "-r", "--name-only", commit, "src/helpers/"], cwd=ROOT,
                              capture_output=True, text=True)
     if listing.returncode != 0:
         return None
     digest = hashlib.sha256()
-    for path in sorted(p for p in listing.stdout.split() if p.endswith(".py")):
+    rel = {p: p.removeprefix("src/helpers/") for p in listing.stdout.split() if p.endswith(".py")}
+    for path in sorted(rel, key=rel.get):
         blob = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, check=True).stdout
-        digest.update(Path(path).name.encode() + b"\0" + blob)
+        digest.update(rel[path].encode() + b"\0" + blob)
     return digest.hexdigest()[:16]
 
 

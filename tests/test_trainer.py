@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.config import tiny
-from helpers.data import corpus_spec, prepare_data
-from helpers.flops import deepseek_m
-from helpers.trainer import TrainConfig, flops_per_token, train
+from helpers.model.config import tiny
+from helpers.engine.data import corpus_spec, prepare_data
+from helpers.model.flops import deepseek_m
+from helpers.engine.trainer import TrainConfig, flops_per_token, train
 
 MODEL = tiny(1)  # d = 16, uma camada
 
@@ -155,8 +155,8 @@ def test_ddp_on_two_cpu_processes_matches_one_process(corpus, data, tmp_path, ti
 
 
 def test_planned_steps_matches_the_sweep_cost_estimate(corpus):
-    from helpers.sweeps import PlannedRun
-    from helpers.trainer import planned_steps
+    from helpers.engine.sweeps import PlannedRun
+    from helpers.engine.trainer import planned_steps
 
     m = deepseek_m(MODEL, 16)
     cfg = _cfg(corpus, steps=None, budget_flops=m * 256 * 9.5)
@@ -173,7 +173,7 @@ def test_single_outlier_batch_is_not_divergence(corpus, data, monkeypatch):
     O pico é simulado multiplicando a perda de um passo; o critério antigo (passo a
     passo, > 1,5 × a inicial) teria declarado divergência aqui.
     """
-    import helpers.trainer as trainer_mod
+    import helpers.engine.trainer as trainer_mod
 
     real_ce = torch.nn.functional.cross_entropy
     losses = []
@@ -205,7 +205,7 @@ def test_absent_init_from_keeps_old_run_ids(corpus):
 
 
 def test_init_from_starts_where_the_parent_ended(corpus, data):
-    from helpers.trainer import weights_path, run_id
+    from helpers.engine.trainer import weights_path, run_id
 
     pm, pt = _parent(corpus)
     parent = train(pm, pt, data=data, quiet=True, save_weights=True)

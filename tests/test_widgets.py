@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from helpers import deepseek, widgets
-from helpers.widgets import PowerLaw, allocation
+from helpers.laws import deepseek
+from helpers.presentation import widgets
+from helpers.presentation.widgets import PowerLaw, allocation
 
 from browser import Browser, chromium_path
 

@@ -1,21 +1,39 @@
 """helpers — a pequena biblioteca do livro "Leis de Escala na Prática".
 
-Um módulo por responsabilidade:
+Uma casa em andares: cada camada importa só a própria e as de baixo (``tests/test_layers.py``
+confere o grafo de importações). Entre parênteses, o capítulo que explica cada módulo.
 
-- :mod:`helpers.config` — ``ModelConfig`` e as predefinições (7B, 67B, família minúscula);
-- :mod:`helpers.model` — o *decoder* DeepSeek/LLaMA (RMSNorm, RoPE, SwiGLU, GQA);
-- :mod:`helpers.attention` — o *kernel* de atenção com consultas agrupadas;
-- :mod:`helpers.flops` — parâmetros e FLOPs em todas as convenções (6N, 6N₁, 6N₂, M, medido);
-- :mod:`helpers.deepseek` — as leis e tabelas publicadas do DeepSeek LLM;
-- :mod:`helpers.literature` — as leis publicadas de Kaplan et al. e do Chinchilla;
-- :mod:`helpers.fit` — ajustes de leis de potência com incerteza, bootstrap, região quase ótima,
-  perfis IsoFLOP e a abordagem 3 do Chinchilla;
-- :mod:`helpers.data` — o corpus embutido, os tokenizadores, a divisão e a amostragem de lotes;
-- :mod:`helpers.schedules` — aquecimento + degraus do DeepSeek, cosseno, constante;
-- :mod:`helpers.trainer` — ``train(model_config, train_config) -> RunResult``;
-- :mod:`helpers.sweeps` — varreduras declarativas e resultados retomáveis (linha de comando);
-- :mod:`helpers.scaling` — dos resultados às leis dos capítulos 7–9 e às especificações seguintes;
-- :mod:`helpers.plots` — o estilo das figuras e tabelas do livro.
+``model`` — o modelo e a sua contagem de custo
+    - :mod:`helpers.model.config` — ``ModelConfig`` com os nomes do Hugging Face; 7B, 67B e a família minúscula (2)
+    - :mod:`helpers.model.transformer` — o *decoder* DeepSeek/LLaMA: RMSNorm, RoPE, SwiGLU, GQA, cache KV (2, 4)
+    - :mod:`helpers.model.attention` — o *kernel* de atenção com consultas agrupadas e o tamanho do cache (4)
+    - :mod:`helpers.model.flops` — parâmetros e FLOPs: 6N, 6N₁, 6N₂, M e os medidos (3)
+
+``engine`` — o motor de treino
+    - :mod:`helpers.engine.data` — o corpus embutido, tokenizadores, divisão, cache, lotes e validação (5)
+    - :mod:`helpers.engine.degradations` — corpora de treino degradados: *boilerplate*, ruído, linhas embaralhadas (10)
+    - :mod:`helpers.engine.schedules` — aquecimento + degraus do DeepSeek, cosseno, constante (5)
+    - :mod:`helpers.engine.runs` — ``TrainConfig``, ``RunResult``, ``run_id`` e a proveniência de cada treino (5)
+    - :mod:`helpers.engine.trainer` — ``train(model_config, train_config) -> RunResult`` (5)
+    - :mod:`helpers.engine.sweeps` — varreduras declarativas, resultados à prova de queda, linha de comando (5–10)
+
+``laws`` — as leis: publicadas e ajustadas
+    - :mod:`helpers.laws.deepseek` — as leis e tabelas publicadas do DeepSeek LLM (3, 6–10)
+    - :mod:`helpers.laws.literature` — as leis de Kaplan et al. e do Chinchilla (1, 8)
+    - :mod:`helpers.laws.fit` — os ajustes, um módulo por método: ``power`` (1), ``bootstrap`` (1, 7–9),
+      ``critical`` (6), ``hyper`` (7), ``isoflop`` (8–9), ``parametric`` (8, 11), ``curves`` (11)
+
+``presentation`` — o que o leitor vê
+    - :mod:`helpers.presentation.plots` — o estilo das figuras e a formatação de números e tabelas em português
+    - :mod:`helpers.presentation.widgets` — o explorador de qualidade e a calculadora (ipywidgets e HTML/JS) (10)
+
+``chapters`` — um módulo por capítulo experimental: especificações, análise, tabelas e números
+    - :mod:`helpers.chapters.common` — ler resultados, o ruído entre sementes, escrever especificações
+    - :mod:`helpers.chapters.cap04` — GQA: *uptraining*, profundidade × largura, benchmarks de atenção
+    - :mod:`helpers.chapters.cap07` — leis de hiperparâmetros
+    - :mod:`helpers.chapters.cap08` — perfis IsoFLOP e a escada de tamanhos
+    - :mod:`helpers.chapters.cap09` — a previsão escrita antes do treino
+    - :mod:`helpers.chapters.cap10` — os corpora de qualidade e a sua especificação
 """
 
 __version__ = "0.1.0"

@@ -14,7 +14,7 @@ função            fórmula                                                    
 e duas medidas do que o modelo executa de fato:
 
 - :func:`analytic_flops_per_token`: a soma, multiplicação por multiplicação, do
-  modelo de :mod:`helpers.model` (projeções, atenção, SwiGLU, cabeça de saída);
+  modelo de :mod:`helpers.model.transformer` (projeções, atenção, SwiGLU, cabeça de saída);
 - :func:`measured_flops_per_token`: o mesmo número medido pelo PyTorch com
   ``torch.utils.flop_counter.FlopCounterMode`` num passo direto + reverso real.
 
@@ -54,7 +54,7 @@ def _check_seq_len(seq_len: int) -> None:
 
 @dataclass(frozen=True)
 class ParamCount:
-    """Parâmetros exatos de um :class:`~helpers.model.Transformer`, por componente."""
+    """Parâmetros exatos de um :class:`~helpers.model.transformer.Transformer`, por componente."""
 
     attention: int
     mlp: int
@@ -180,7 +180,7 @@ def measured_flops_per_token(
     modelos de bilhões de parâmetros sem alocar memória) sob ``FlopCounterMode``,
     com uma perda de entropia cruzada e ``backward()``, e divide o total de FLOPs
     contados pelo número de tokens ``batch_size · seq_len``. A atenção é medida com o
-    caminho ``"math"`` do *kernel* (ver :func:`helpers.attention.attention_backend`).
+    caminho ``"math"`` do *kernel* (ver :func:`helpers.model.attention.attention_backend`).
     """
     _check_seq_len(seq_len)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

@@ -1,6 +1,6 @@
 """Leis de escala publicadas por outros grupos: Kaplan et al. (2020) e Chinchilla (2022).
 
-As leis do próprio DeepSeek ficam em :mod:`helpers.deepseek`. Aqui, como lá, cada
+As leis do próprio DeepSeek ficam em :mod:`helpers.laws.deepseek`. Aqui, como lá, cada
 constante traz a sua origem. As perdas de Kaplan são entropia cruzada em **nats
 por token** (BPE de 50257 tokens, contexto 1024, WebText2): as constantes dependem
 do tokenizador e não têm significado universal.

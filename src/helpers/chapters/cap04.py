@@ -16,22 +16,22 @@
 
 Linha de comando::
 
-    python -m helpers.architecture depth-spec      --out experiments/cap04_profundidade.json
-    python -m helpers.architecture uptraining-spec --out experiments/cap04_uptraining.json
+    python -m helpers.chapters.cap04 depth-spec      --out experiments/cap04_profundidade.json
+    python -m helpers.chapters.cap04 uptraining-spec --out experiments/cap04_uptraining.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
-from . import fit
-from .config import ModelConfig, tiny
-from .scaling import SEQ_LEN, _records, _train_base, chapter7_laws, round_batch, write_spec
+from ..laws import fit
+from ..model.config import ModelConfig, tiny
+from .cap07 import HYPER_RESULTS, chapter7_laws
+from .common import ROOT, records, round_batch, train_base, write_spec
 
 __all__ = [
     "HEAD_DIM",
@@ -56,7 +56,6 @@ __all__ = [
     "main",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
 
 #: *Heads* de dimensão 8 nos dois experimentos: permite larguras de 8 em 8 (d = 24, 48…)
 #: e 4 *heads* já com d = 32, o que dá espaço para GQA-2 e MQA num modelo minúsculo.
@@ -119,14 +118,14 @@ def depth_width_spec(laws: fit.HyperparameterLaws, *, budget: float = DEPTH_BUDG
         f"{max(params) / 1e3:.0f}k; família B: d = {DEPTH_FFN_WIDTH} com camadas trocadas por largura da FFN. "
         f"Todas com {budget:.3g} FLOPs medidos (convenção 'measured'), sementes {list(seeds)}, taxa {lr} e lote "
         f"{batch} tokens das leis do capítulo 7 para esse orçamento. "
-        f"Gerada por 'python -m helpers.architecture depth-spec'{(' a partir de ' + source) if source else ''}."
+        f"Gerada por 'python -m helpers.chapters.cap04 depth-spec'{(' a partir de ' + source) if source else ''}."
     )
     base_model = {"preset": "tiny", "num_hidden_layers": 4, "hidden_size": 32, "head_dim": HEAD_DIM}
     n_shapes = len(shapes)
     return {"name": "cap04_profundidade", "description": desc,
             "base": {"model": base_model,
                      "train": {"budget_flops": budget, "batch_size_tokens": batch, "lr": lr,
-                               **_train_base(10), "flops_convention": "measured"}},
+                               **train_base(10), "flops_convention": "measured"}},
             "runs": runs,
             "mini": {"train.eval_tokens": 8192, "train.eval_points": 2},
             "mini_scale": {"train.budget_flops": 0.02},
@@ -168,12 +167,12 @@ def uptraining_spec(laws: fit.HyperparameterLaws, *, budget: float = UPTRAINING_
         f"capítulo 7). Conversão por média das heads K/V de cada grupo para {kv_options} heads K/V, continuação "
         f"de {[f'{100 * f:.0f}%' for f in fractions]} do orçamento na taxa constante {final_lr} (10% do pico); "
         f"os mesmos modelos do zero com {1 + fractions[0]:.2f}× o orçamento. Sementes {list(seeds)}. "
-        f"Gerada por 'python -m helpers.architecture uptraining-spec'{(' a partir de ' + source) if source else ''}."
+        f"Gerada por 'python -m helpers.chapters.cap04 uptraining-spec'{(' a partir de ' + source) if source else ''}."
     )
     per_seed = len(runs) // len(seeds)
     return {"name": "cap04_uptraining", "description": desc,
             "base": {"model": {"preset": "tiny", "num_hidden_layers": n_layer, "hidden_size": d, "head_dim": HEAD_DIM},
-                     "train": {"budget_flops": budget, "batch_size_tokens": batch, "lr": lr, **_train_base(10)}},
+                     "train": {"budget_flops": budget, "batch_size_tokens": batch, "lr": lr, **train_base(10)}},
             "runs": runs,
             "mini": {"train.eval_tokens": 8192, "train.eval_points": 2},
             "mini_scale": {"train.budget_flops": 0.02},
@@ -352,14 +351,14 @@ def kernel_table(payload: dict, *, mode: str = "fwd") -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.architecture", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.chapters.cap04", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("depth-spec", "profundidade × largura"), ("uptraining-spec", "uptraining MHA → GQA")):
         p = sub.add_parser(name, help=f"escreve a especificação do experimento de {text}")
-        p.add_argument("--hyper", default=str(ROOT / "results" / "cap07_hiperparametros.jsonl"))
+        p.add_argument("--hyper", default=str(HYPER_RESULTS))
         p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    laws, _ = chapter7_laws(_records(Path(args.hyper)), n_boot=200)
+    laws, _ = chapter7_laws(records(Path(args.hyper)), n_boot=200)
     source = Path(args.hyper).name
     spec = depth_width_spec(laws, source=source) if args.command == "depth-spec" else uptraining_spec(laws, source=source)
     write_spec(spec, args.out)

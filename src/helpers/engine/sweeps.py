@@ -10,8 +10,8 @@ do seu ponto de controle). ``--shard I/N`` divide a varredura entre máquinas.
 
 Linha de comando::
 
-    python -m helpers.sweeps run experiments/NOME.json --out results/NOME.jsonl [--shard I/N] [--dry-run] [--mini]
-    python -m helpers.sweeps status experiments/NOME.json --out results/NOME.jsonl
+    python -m helpers.engine.sweeps run experiments/NOME.json --out results/NOME.jsonl [--shard I/N] [--dry-run] [--mini]
+    python -m helpers.engine.sweeps status experiments/NOME.json --out results/NOME.jsonl
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ModelConfig, tiny
+from ..model.config import ModelConfig, tiny
 from .data import CorpusSpec, TokenizerSpec, prepare_data
 from .trainer import RunResult, TrainConfig, flops_per_token, planned_steps, run_id, train
 
@@ -157,7 +157,7 @@ def expand(spec: SweepSpec, *, mini: bool = False) -> list[PlannedRun]:
     ``"train.init_from": {"run": i, "num_key_value_heads": G}`` numa variação faz o treino
     partir dos pesos do treino ``i`` da lista (que deve vir antes), convertidos para ``G``
     *heads* K/V; o índice vira a configuração completa daquele treino (ver
-    :class:`helpers.trainer.TrainConfig`), de modo que o ``run_id`` identifica a origem.
+    :class:`helpers.engine.trainer.TrainConfig`), de modo que o ``run_id`` identifica a origem.
     """
     keys = list(spec.grid)
     values = [spec.grid[k] for k in keys]
@@ -360,7 +360,7 @@ def run_sweep(
     return new_records
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def experiment_results(name: str, *, recompute: bool = False, quiet: bool = True) -> list[dict]:
@@ -382,7 +382,7 @@ def experiment_results(name: str, *, recompute: bool = False, quiet: bool = True
     out = ROOT / "results" / f"{name}.jsonl"
     if not out.exists():
         raise ValueError(
-            f"{out} não existe; gere-o com: python -m helpers.sweeps run {spec_path.relative_to(ROOT)} "
+            f"{out} não existe; gere-o com: python -m helpers.engine.sweeps run {spec_path.relative_to(ROOT)} "
             f"--out {out.relative_to(ROOT)} (ou use recompute=True para a versão miniatura)."
         )
     return load_results(out)
@@ -411,7 +411,7 @@ def select_runs(records: list[dict], **criteria) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.sweeps", description="Varreduras retomáveis de treinos.")
+    parser = argparse.ArgumentParser(prog="python -m helpers.engine.sweeps", description="Varreduras retomáveis de treinos.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("run", "roda os treinos que faltam"), ("status", "mostra o andamento")):
         p = sub.add_parser(name, help=text)

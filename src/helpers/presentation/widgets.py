@@ -36,9 +36,9 @@ import math
 import uuid
 from dataclasses import dataclass
 
-from . import deepseek
-from .config import deepseek_7b, deepseek_67b
-from .flops import deepseek_m
+from ..laws import deepseek
+from ..model.config import deepseek_7b, deepseek_67b
+from ..model.flops import deepseek_m
 
 __all__ = [
     "ANCHOR_BUDGET",

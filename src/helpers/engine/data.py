@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .quality import degrade
+from .degradations import degrade
 
 __all__ = [
     "DEFAULT_PACKAGES",
@@ -61,12 +61,12 @@ class CorpusSpec:
     suffixes: tuple[str, ...] = (".py",)
     packages: tuple[str, ...] = DEFAULT_PACKAGES
     validation_fraction: float = 0.01
-    #: Degradação da parte de **treino** (a validação fica limpa): ver :mod:`helpers.quality`.
+    #: Degradação da parte de **treino** (a validação fica limpa): ver :mod:`helpers.engine.degradations`.
     degradation: str = "none"
     degradation_level: float = 0.0
 
     def __post_init__(self) -> None:
-        from .quality import check_degradation
+        from .degradations import check_degradation
 
         check_degradation(self.degradation, self.degradation_level)
         if self.kind not in ("python", "folder"):

@@ -242,7 +242,7 @@ def plot_isoflop(ax, budgets, scales, losses, profiles, *, xlabel: str = "M (FLO
                  colors=None, legend: bool = True):
     """Curvas IsoFLOP: os treinos de cada orçamento, a parábola ajustada e o vértice.
 
-    ``profiles`` são os :class:`helpers.fit.IsoFlopProfile` do ajuste, um por orçamento
+    ``profiles`` são os :class:`helpers.laws.fit.IsoFlopProfile` do ajuste, um por orçamento
     (na ordem crescente); perfis rejeitados aparecem só com os pontos, tracejados.
     """
     budgets, scales, losses = (np.asarray(v, dtype=float) for v in (budgets, scales, losses))
@@ -273,7 +273,7 @@ def plot_curve_extrapolation(ax, tokens, losses, curve, *, n_fit: int, until: fl
     """Uma curva de treino e a lei ``E + k·t^(-α)`` ajustada nos seus primeiros ``n_fit`` pontos.
 
     Os pontos usados no ajuste são cheios; os outros, vazados. A lei ajustada (``curve``,
-    um :class:`helpers.fit.OffsetPowerLawFit`) é contínua sobre os pontos usados e
+    um :class:`helpers.laws.fit.OffsetPowerLawFit`) é contínua sobre os pontos usados e
     tracejada dali até ``until`` (padrão: o último ponto) — a extrapolação.
     """
     t = np.asarray(tokens, dtype=float)

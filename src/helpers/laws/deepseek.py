@@ -2,7 +2,7 @@
 
 Cada constante traz a seção de origem. ``C`` é sempre o orçamento de computação
 em FLOPs na convenção do DeepSeek, ``C = M·D`` (``M`` = FLOPs por token sem o
-vocabulário, ver :func:`helpers.flops.deepseek_m`; ``D`` = tokens de treino).
+vocabulário, ver :func:`helpers.model.flops.deepseek_m`; ``D`` = tokens de treino).
 
 As leis foram ajustadas entre 1e17 e 2e19 FLOPs (hiperparâmetros) e entre 1e17 e
 3e20 FLOPs (IsoFLOP); fora dessas faixas, qualquer valor é uma extrapolação.
