@@ -79,16 +79,8 @@ class HyperparameterLaws:
         return self.batch.predict(compute)
 
 
-def fit_hyperparameter_laws(budgets, lrs, batches, losses, *, tolerance: float = 0.0025,
-                            n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> HyperparameterLaws:
-    """O método do DeepSeek (§3.1): região quase ótima por orçamento, depois leis de potência em C.
-
-    Em cada orçamento, os treinos a até ``tolerance`` da melhor perda daquele
-    orçamento são "quase ótimos"; a taxa de aprendizado e o lote de **todos** esses
-    pontos são ajustados como leis de potência no orçamento (uma reta em log-log).
-    Os intervalos vêm de reamostrar os pontos quase ótimos dentro de cada orçamento.
-    Exige pelo menos 2 orçamentos distintos e 3 pontos quase ótimos no total.
-    """
+def _check_hyper_inputs(budgets, lrs, batches, losses):
+    """Valida a grade: vetores do mesmo tamanho, taxas e lotes > 0, dois orçamentos ou mais."""
     budgets, keys = _group_keys(budgets)
     n = budgets.size
     lrs = np.asarray(lrs, dtype=float)
@@ -105,6 +97,21 @@ def fit_hyperparameter_laws(budgets, lrs, batches, losses, *, tolerance: float =
             f"as leis em função da computação precisam de pelo menos 2 orçamentos distintos; recebi só {keys.size} "
             f"({', '.join(f'{k:.3g}' for k in keys)} FLOPs)."
         )
+    return budgets, keys, lrs, batches, losses
+
+
+def fit_hyperparameter_laws(budgets, lrs, batches, losses, *, tolerance: float = 0.0025,
+                            n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> HyperparameterLaws:
+    """O método do DeepSeek (§3.1): região quase ótima por orçamento, depois leis de potência em C.
+
+    Em cada orçamento, os treinos a até ``tolerance`` da melhor perda daquele
+    orçamento são "quase ótimos"; a taxa de aprendizado e o lote de **todos** esses
+    pontos são ajustados como leis de potência no orçamento (uma reta em log-log).
+    Os intervalos vêm de reamostrar os pontos quase ótimos dentro de cada orçamento.
+    Exige pelo menos 2 orçamentos distintos e 3 pontos quase ótimos no total.
+    """
+    budgets, keys, lrs, batches, losses = _check_hyper_inputs(budgets, lrs, batches, losses)
+    n = budgets.size
     selected = np.zeros(n, dtype=bool)
     best = np.zeros(n, dtype=bool)
     for k in keys:

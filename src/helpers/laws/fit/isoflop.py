@@ -48,17 +48,22 @@ class IsoFlopProfile:
         return c0 + c1 * u + c2 * u**2
 
 
-def isoflop_profile(scales, tokens, losses, *, budget: float | None = None) -> IsoFlopProfile:
-    """Ajusta a parábola de um orçamento e localiza o vértice (ver :class:`IsoFlopProfile`)."""
-    scales, losses_ = _validate_xy(scales, losses, min_points=3)
+def _check_profile_inputs(scales, tokens, losses):
+    """Valida um orçamento: escalas, tokens e perdas > 0, com 3 escalas distintas ou mais."""
+    scales, losses = _validate_xy(scales, losses, min_points=3)
     tokens = np.asarray(tokens, dtype=float)
     if tokens.shape != scales.shape or (~np.isfinite(tokens) | (tokens <= 0)).any():
         raise ValueError("tokens deve ter um valor finito e > 0 para cada escala.")
+    distinct = np.unique(np.log10(scales)).size
+    if distinct < 3:
+        raise ValueError(f"uma parábola precisa de pelo menos 3 escalas distintas; recebi {distinct}.")
+    return scales, tokens, losses
+
+
+def isoflop_profile(scales, tokens, losses, *, budget: float | None = None) -> IsoFlopProfile:
+    """Ajusta a parábola de um orçamento e localiza o vértice (ver :class:`IsoFlopProfile`)."""
+    scales, tokens, losses_ = _check_profile_inputs(scales, tokens, losses)
     u = np.log10(scales)
-    if np.unique(u).size < 3:
-        raise ValueError(
-            f"uma parábola precisa de pelo menos 3 escalas distintas; recebi {np.unique(u).size}."
-        )
     c2, c1, c0 = np.polyfit(u, losses_, 2)
     d1, d0 = np.polyfit(u, np.log10(tokens), 1)
     budget = float(np.exp(np.mean(np.log(scales * tokens)))) if budget is None else float(budget)
@@ -193,6 +198,18 @@ def fit_isoflop(budgets, scales, tokens, losses, *, predict_at=(), n_boot: int =
                       predict_at=predict_at)
 
 
+def _check_prediction_inputs(samples, noise_rel: float, level: float) -> np.ndarray:
+    """Valida as amostras bootstrap (10 ou mais, finitas), o ruído (≥ 0) e o nível (entre 0 e 1)."""
+    s = np.asarray(samples, dtype=float)
+    if s.ndim != 1 or s.size < 10 or not np.isfinite(s).all():
+        raise ValueError(f"samples deve ser um vetor com 10 ou mais valores finitos; recebi {s.size}.")
+    if not (np.isfinite(noise_rel) and noise_rel >= 0):
+        raise ValueError(f"noise_rel deve ser finito e ≥ 0; recebi {noise_rel}.")
+    if not 0 < level < 1:
+        raise ValueError(f"o nível deve estar em (0, 1); recebi {level}.")
+    return s
+
+
 def prediction_interval(samples, *, noise_rel: float = 0.0, level: float = 0.95,
                         seed: int = 0) -> tuple[float, float]:
     """Intervalo de predição para **um** treino novo: incerteza do ajuste + ruído do treino.
@@ -201,13 +218,7 @@ def prediction_interval(samples, *, noise_rel: float = 0.0, level: float = 0.95,
     padrão relativo entre treinos repetidos (medido com sementes). Cada amostra é
     multiplicada por ``exp(noise_rel · ε)`` e o intervalo é o percentil do resultado.
     """
-    s = np.asarray(samples, dtype=float)
-    if s.ndim != 1 or s.size < 10 or not np.isfinite(s).all():
-        raise ValueError(f"samples deve ser um vetor com 10 ou mais valores finitos; recebi {s.size}.")
-    if not (np.isfinite(noise_rel) and noise_rel >= 0):
-        raise ValueError(f"noise_rel deve ser finito e ≥ 0; recebi {noise_rel}.")
-    if not 0 < level < 1:
-        raise ValueError(f"o nível deve estar em (0, 1); recebi {level}.")
+    s = _check_prediction_inputs(samples, noise_rel, level)
     rng = np.random.default_rng(seed)
     draws = np.repeat(s, 20) * np.exp(noise_rel * rng.standard_normal(s.size * 20))
     lo, hi = np.quantile(draws, [0.5 - level / 2, 0.5 + level / 2])
