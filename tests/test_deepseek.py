@@ -70,5 +70,27 @@ def test_multi_step_factors():
 
 def test_compute_budget_validation():
     assert deepseek.compute_budget(2.0, 3.0) == 6.0
-    with pytest.raises(ValueError, match="M e D devem ser finitos e > 0"):
+    with pytest.raises(ValueError, match=r"M deve ser um número finito > 0 .*recebi 0\.0"):
         deepseek.compute_budget(0.0, 1e9)
+    with pytest.raises(ValueError, match=r"D deve ser um número finito > 0 \(em tokens\).*recebi 'abc' \(um texto\)"):
+        deepseek.compute_budget(1e9, "abc")
+
+
+@pytest.mark.parametrize("fn", [deepseek.eta_opt, deepseek.batch_opt, deepseek.m_opt, deepseek.d_opt])
+@pytest.mark.parametrize("bad, shown", [("abc", "'abc' (um texto)"), ("1e18", "'1e18' (um texto)"),
+                                        (True, "True (um booleano)"), (None, "None"), (float("nan"), "nan"),
+                                        (-1.0, "-1.0"), ([1e18, "x"], "[1e+18, 'x']"), ([True, 1e18], "[True, 1e+18]"),
+                                        ({"C": 1e18}, "{'C': 1e+18}")])
+def test_published_laws_reject_non_numbers_in_portuguese(fn, bad, shown):
+    """Texto, booleano, None, não finito, ≤ 0: ValueError em português com o valor e a faixa válida."""
+    with pytest.raises(ValueError) as info:
+        fn(bad)
+    message = str(info.value)
+    assert message.startswith("o orçamento C deve ser um número finito > 0 (em FLOPs)")
+    assert "(0, ∞)" in message and message.endswith(f"recebi {shown}.")
+
+
+def test_published_laws_accept_numpy_and_plain_numbers():
+    assert deepseek.batch_opt(np.float32(1e18)) == pytest.approx(deepseek.batch_opt(1e18), rel=1e-6)
+    assert deepseek.batch_opt(10**18) == pytest.approx(deepseek.batch_opt(1e18))
+    assert deepseek.eta_opt([1e17, 1e18]).shape == (2,)

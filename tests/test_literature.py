@@ -1,5 +1,7 @@
 """Leis de Kaplan e do Chinchilla contra contas feitas à mão (reference/facts.md)."""
 
+import re
+
 import pytest
 
 from helpers.laws import literature
@@ -36,7 +38,15 @@ def test_chinchilla_frontier_is_the_minimum_on_an_isoflop():
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError, match="N deve ser finito e > 0"):
+    with pytest.raises(ValueError, match="N deve ser um número finito > 0"):
         literature.kaplan_loss_n(0)
-    with pytest.raises(ValueError, match="C deve ser finito e > 0"):
+    with pytest.raises(ValueError, match="C deve ser um número finito > 0"):
         literature.chinchilla_optimal(-1.0)
+    for fn in (literature.kaplan_loss_n, literature.kaplan_loss_d, literature.kaplan_loss_cmin,
+               literature.chinchilla_optimal):
+        for bad, shown in (("abc", "'abc' (um texto)"), (True, "True (um booleano)"), (float("inf"), "inf")):
+            with pytest.raises(ValueError, match=r"deve ser um número finito > 0, isto é, no intervalo \(0, ∞\); "
+                                                 + re.escape(f"recebi {shown}.")):
+                fn(bad)
+    with pytest.raises(ValueError, match=r"^D deve ser um número finito > 0.*recebi 'muitos' \(um texto\)\.$"):
+        literature.chinchilla_loss(1e9, "muitos")

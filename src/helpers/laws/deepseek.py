@@ -10,10 +10,11 @@ As leis foram ajustadas entre 1e17 e 2e19 FLOPs (hiperparâmetros) e entre 1e17 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._checks import positive_array
 
 __all__ = [
     "SOURCE",
@@ -63,12 +64,7 @@ MULTI_STEP_SCHEDULE = {
 
 
 def _as_compute(C):
-    arr = np.asarray(C, dtype=float)
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(
-            f"o orçamento C deve ser um número finito > 0 (em FLOPs); recebi {C!r}."
-        )
-    return arr
+    return positive_array("o orçamento C", C, "FLOPs")
 
 
 def _result(arr: np.ndarray, C):
@@ -173,7 +169,9 @@ TABLE4 = (
 
 def compute_budget(m: float, tokens: float) -> float:
     """C = M·D, com validação."""
-    if not (math.isfinite(m) and m > 0 and math.isfinite(tokens) and tokens > 0):
-        raise ValueError(f"M e D devem ser finitos e > 0; recebi M={m!r}, D={tokens!r}.")
-    return m * tokens
+    positive_array("M", m, "FLOPs por token")
+    positive_array("D", tokens, "tokens")
+    if np.ndim(m) or np.ndim(tokens):
+        raise ValueError(f"compute_budget recebe dois números (M e D), não listas; recebi M={m!r}, D={tokens!r}.")
+    return float(m) * float(tokens)
 

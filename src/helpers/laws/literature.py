@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import positive_array
+
 __all__ = [
     "PF_DAY",
     "KAPLAN",
@@ -46,10 +48,7 @@ CHINCHILLA = {
 
 
 def _positive(name: str, x):
-    arr = np.asarray(x, dtype=float)
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{name} deve ser finito e > 0; recebi {x!r}.")
-    return arr
+    return positive_array(name, x)
 
 
 def _result(arr, x):
