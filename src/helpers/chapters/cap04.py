@@ -9,10 +9,14 @@
   varreduras do capítulo 4, com taxa e lote das leis do capítulo 7;
 - :func:`uptraining_table` e :func:`depth_table` — os registros viram as tabelas do capítulo;
   :func:`uptraining_summary` resume a primeira em médias por etapa;
-- :func:`load_attention_benchmarks` e :func:`kernel_table` — as medições de
-  ``benchmarks/atencao.py`` (GPU e CPU) prontas para comparar os três caminhos da atenção;
-- :data:`GQA_TABLE1` e :data:`KV_CACHE_REFERENCE_GIB` — os números publicados com que o
-  capítulo se compara, com a origem.
+- :func:`uptraining_section` e :func:`depth_section` — o que o notebook mostra dos dois
+  experimentos: a tabela, os números da prosa e as frases de comparação escolhidas pelos
+  números (:func:`closer_phrase`, :func:`noise_verdict`), como uma :class:`Section`.
+
+A primeira metade do capítulo (o *kernel*, o cache KV, os benchmarks) está em
+:mod:`helpers.chapters.cap04_bench`, e as figuras em :mod:`helpers.chapters.cap04_plots`;
+os nomes de ``cap04_bench`` que os testes e outros capítulos usam (:func:`attention_kind`,
+:func:`kernel_table`, :data:`GQA_TABLE1`…) continuam importáveis daqui.
 
 Linha de comando::
 
@@ -23,7 +27,7 @@ Linha de comando::
 from __future__ import annotations
 
 import argparse
-import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +35,10 @@ import numpy as np
 from ..laws import fit
 from ..model.config import ModelConfig, tiny
 from .cap07 import HYPER_RESULTS, chapter7_laws
-from .common import ROOT, records, round_batch, train_base, write_spec
+from ..presentation.plots import fmt, format_si, markdown_table
+from .cap04_bench import (BENCH_VARIANTS, BENCHMARK_FILES, GQA_TABLE1, KV_CACHE_REFERENCE_GIB, Section,  # noqa: F401
+                          attention_kind, kernel_table, load_attention_benchmarks)
+from .common import records, round_batch, train_base, write_spec
 
 __all__ = [
     "HEAD_DIM",
@@ -53,6 +60,12 @@ __all__ = [
     "BENCH_VARIANTS",
     "load_attention_benchmarks",
     "kernel_table",
+    "Section",
+    "closer_phrase",
+    "noise_verdict",
+    "uptraining_section",
+    "attention_share",
+    "depth_section",
     "main",
 ]
 
@@ -228,20 +241,6 @@ def uptraining_table(records: list[dict]) -> dict:
     return out
 
 
-def attention_kind(num_key_value_heads: int, num_attention_heads: int) -> str:
-    """O nome da atenção: ``"MHA"`` (uma *head* K/V por consulta), ``"MQA"`` (uma só) ou
-    ``"GQA-g"`` com ``g`` grupos (a notação de Ainslie et al.: GQA-8 tem 8 *heads* K/V)."""
-    for name, value in (("num_key_value_heads", num_key_value_heads), ("num_attention_heads", num_attention_heads)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} deve ser um inteiro ≥ 1; recebi {value!r}.")
-    if num_attention_heads % num_key_value_heads:
-        raise ValueError(f"num_key_value_heads ({num_key_value_heads}) deve dividir num_attention_heads "
-                         f"({num_attention_heads}).")
-    if num_key_value_heads == num_attention_heads:
-        return "MHA"
-    return "MQA" if num_key_value_heads == 1 else f"GQA-{num_key_value_heads}"
-
-
 def uptraining_summary(records: list[dict]) -> list[dict]:
     """:func:`uptraining_table` em médias: uma linha por etapa (``origem``, ``convertido``,
     ``continuado``, ``do_zero``), número de *heads* K/V e fração da continuação.
@@ -269,86 +268,214 @@ def uptraining_summary(records: list[dict]) -> list[dict]:
     return rows
 
 
-#: Tabela 1 de Ainslie et al. (2023): T5.1.1 XXL após *uptraining* com 5% da computação
-#: original; tempo de inferência por amostra (s) e média das tarefas. Números de
-#: transcrições secundárias concordantes (o PDF não foi lido; ver reference/facts.md §5).
-GQA_TABLE1 = {
-    "source": "Ainslie et al. (2023), GQA, arXiv 2305.13245, Tabela 1 (T5.1.1; variantes XXL com 5% de uptraining)",
-    "uptraining_fraction": 0.05,
-    "rows": (("MHA-Large", 0.37, 46.0), ("MHA-XXL", 1.51, 47.2), ("MQA-XXL", 0.24, 46.6), ("GQA-8-XXL", 0.28, 47.1)),
-}
+# --- o que o notebook mostra: tabelas, números e frases ----------------------------------
 
-#: Cache KV por sequência de 4096 *tokens* em bf16, em GiB, calculado em reference/facts.md §5
-#: a partir da Tabela 2 do DeepSeek LLM (d_h = 128) e da fórmula da Tabela 1 do DeepSeek-V2.
-KV_CACHE_REFERENCE_GIB = {"7B": 1.875, "67B": 1.48, "67B-MHA": 11.9}
-
-BENCHMARK_FILES = {"gpu": "bench_atencao_gpu.json", "cpu": "bench_atencao_cpu.json"}
-#: Os caminhos medidos por ``benchmarks/atencao.py``: o *kernel* do livro, o SDPA do
-#: PyTorch com ``enable_gqa`` e ``repeat_kv`` + SDPA.
-BENCH_VARIANTS = ("gqa", "sdpa_gqa", "repeat_sdpa")
-_DTYPE_BYTES = {"torch.float32": 4, "torch.float64": 8, "torch.bfloat16": 2, "torch.float16": 2}
+def closer_phrase(value: float, origin: float, untrained: float) -> str:
+    """Onde fica uma perda entre a origem treinada e o modelo recém-inicializado:
+    ``"mais perto da origem que do modelo não treinado"`` ou o contrário."""
+    if not untrained > origin:
+        raise ValueError(f"o modelo não treinado ({untrained!r}) deve ter perda maior que a origem ({origin!r}).")
+    if abs(value - origin) < abs(untrained - value):
+        return "mais perto da origem que do modelo não treinado"
+    if abs(value - origin) > abs(untrained - value):
+        return "mais perto do modelo não treinado que da origem"
+    return "a meio caminho entre a origem e o modelo não treinado"
 
 
-def load_attention_benchmarks(results_dir: str | Path | None = None) -> dict[str, dict]:
-    """Os benchmarks de atenção que existem em ``results/``: ``{"gpu": ..., "cpu": ...}``.
+def noise_verdict(diff: float, noise: float, *, k: float = 2.0) -> str:
+    """``"dentro do ruído"`` se ``|diff| ≤ k·noise``, senão ``"fora do ruído"`` (``noise`` > 0)."""
+    if not (noise > 0 and np.isfinite(noise)):
+        raise ValueError(f"o ruído deve ser finito e > 0; recebi {noise!r}.")
+    return "dentro do ruído" if abs(diff) <= k * noise else "fora do ruído"
 
-    Um arquivo ausente fica de fora (o dicionário pode vir vazio); um arquivo presente mas
-    sem os campos esperados é um erro.
+
+def _find(summary: list[dict], stage: str, kind: str, frac: float | None = None) -> dict | None:
+    for r in summary:
+        if r["stage"] == stage and r["kind"] == kind and (frac is None or r["fraction"] == frac):
+            return r
+    return None
+
+
+def uptraining_section(records: list[dict]) -> Section:
+    """A tabela do *uptraining* (média ± desvio por etapa) e os números e frases da prosa.
+
+    ``data`` guarda o resumo, as curvas e os rótulos das etapas para :func:`helpers.chapters.cap04_plots.plot_uptraining`.
     """
-    folder = Path(results_dir) if results_dir is not None else ROOT / "results"
-    out = {}
-    for key, name in BENCHMARK_FILES.items():
-        path = folder / name
-        if not path.exists():
-            continue
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        missing = [k for k in ("metadata", "kernels", "decode") if k not in payload]
-        if missing:
-            raise ValueError(f"{path}: faltam os campos {missing}; gere-o com benchmarks/atencao.py.")
-        out[key] = payload
-    return out
+    summary = uptraining_summary(records)
+    parents = [r for r in records if r["train"].get("init_from") is None and "model.num_key_value_heads" not in r["overrides"]]
+    scratch = [r for r in records if r["train"].get("init_from") is None and "model.num_key_value_heads" in r["overrides"]]
+    c_parent = parents[0]["train"]["budget_flops"]
+    factor = scratch[0]["train"]["budget_flops"] / c_parent if scratch else float("nan")
+    label = {"origem": "origem (treinada com C)", "convertido": "logo após a conversão",
+             "continuado": "após continuar {frac}", "do_zero": "do zero, com {factor}·C"}
+
+    def mean_pm(row: dict) -> str:
+        return fmt(row["mean"], ".3f") + ("" if math.isnan(row["std"]) else f" ± {fmt(row['std'], '.3f')}")
+
+    rows = [[label[r["stage"]].format(frac=fmt(100 * (r["fraction"] or 0), ".0f") + "% de C", factor=fmt(factor, ".2f")),
+             r["kind"], r["kv_heads"], mean_pm(r), r["n"]] for r in summary]
+    table = markdown_table(["etapa", "atenção", "heads K/V", "bits por byte (média ± desvio entre sementes)", "sementes"], rows)
+
+    def mean(row, spec=".2f"):
+        return fmt(row["mean"], spec) if row else "—"
+
+    fracs = sorted({r["fraction"] for r in summary if r["stage"] == "continuado"})
+    f_lo, f_hi = (fracs[0], fracs[-1]) if fracs else (None, None)
+    origin = _find(summary, "origem", "MHA")
+    initial = parents[0]["trace"][0]["val_bpb"]
+    zero_std = [r["std"] for r in summary if r["stage"] == "do_zero" and not math.isnan(r["std"])]
+    noise = float(np.mean(zero_std)) if zero_std else float("nan")
+    n: dict[str, object] = {"up_treinos": len(records), "up_minutos": fmt(sum(r["wall_time_s"] for r in records) / 60, ".0f"),
+                            "up_origem": mean(origin, ".3f"), "up_inicial": fmt(initial, ".2f"),
+                            "up_f_lo": fmt(100 * f_lo, ".0f") if f_lo else "—",
+                            "up_f_hi": fmt(100 * f_hi, ".0f") if f_hi else "—",
+                            "up_ruido": fmt(noise, ".2f") if zero_std else "—"}
+    closed, gap = {}, {}
+    for kind, tag in (("MHA", "mha"), ("GQA-2", "gqa2"), ("MQA", "mqa")):
+        conv, lo, hi, zero = (_find(summary, "convertido", kind), _find(summary, "continuado", kind, f_lo),
+                              _find(summary, "continuado", kind, f_hi), _find(summary, "do_zero", kind))
+        n[f"up_conv_{tag}"] = mean(conv)
+        n[f"up_lo_{tag}"] = mean(lo, ".3f" if kind == "MHA" else ".2f")
+        n[f"up_hi_{tag}"] = mean(hi)
+        n[f"up_zero_{tag}"] = mean(zero, ".3f")
+        # fração fechada da distância aberta pela conversão (o controle MHA não abre distância nenhuma)
+        ok = kind != "MHA" and conv and hi and origin and conv["mean"] > origin["mean"]
+        closed[kind] = (conv["mean"] - hi["mean"]) / (conv["mean"] - origin["mean"]) if ok else None
+        n[f"up_fechado_{tag}"] = fmt(100 * closed[kind], ".0f") if closed[kind] is not None else "—"
+        n[f"up_conv_{tag}_perto"] = "—" if kind == "MHA" else (closer_phrase(conv["mean"], origin["mean"], initial)
+                                     if conv and origin and initial > origin["mean"] else "—")
+        gap[kind] = hi["mean"] - zero["mean"] if hi and zero else None
+        if kind != "MHA":  # quanto a conversão continuada fica acima do mesmo modelo treinado do zero
+            n[f"up_zero_ganho_{tag}"] = fmt(gap[kind], ".2f") if gap[kind] is not None else "—"
+            n[f"up_zero_ganho_{tag}_ruido"] = fmt(gap[kind] / noise, ".0f") if gap[kind] is not None and zero_std else "—"
+    conv_pair = [_find(summary, "convertido", k) for k in ("GQA-2", "MQA")]
+    hi_pair = [_find(summary, "continuado", k, f_hi) for k in ("GQA-2", "MQA")]
+    if all(conv_pair) and all(hi_pair) and closed["GQA-2"] is not None and closed["MQA"] is not None:
+        worse = conv_pair[1]["mean"] > conv_pair[0]["mean"] and hi_pair[1]["mean"] > hi_pair[0]["mean"]
+        faster = closed["GQA-2"] > closed["MQA"]
+        n["up_ordem"] = ("a MQA perde mais que a GQA" if worse else "a MQA não perde mais que a GQA em todas as etapas") + \
+            (", e a GQA se recupera mais depressa" if faster else ", mas a GQA não se recupera mais depressa")
+        n["up_ordem_mantem"] = "se mantém" if worse and faster else "se mantém só em parte" if worse or faster else "não se mantém"
+    else:
+        n["up_ordem"] = n["up_ordem_mantem"] = "—"
+    gaps = [g for k, g in gap.items() if k != "MHA" and g is not None]
+    if gaps and zero_std:
+        if all(g > 2 * noise for g in gaps):
+            n["up_zero_veredito"] = "treinar do zero é melhor, e por mais que o ruído entre sementes"
+        elif all(abs(g) <= 2 * noise for g in gaps):
+            n["up_zero_veredito"] = "treinar do zero e converter empatam dentro do ruído entre sementes"
+        else:
+            n["up_zero_veredito"] = "treinar do zero não é melhor em todos os casos"
+        fully = [c for k, c in closed.items() if c is not None]
+        n["up_recupera"] = "só em parte" if fully and all(c < 1 for c in fully) else "por completo"
+    else:
+        n["up_zero_veredito"] = n["up_recupera"] = "—"
+    stages = [("convertido", None, "convertido")] + [("continuado", f, f"+{fmt(100 * f, '.0f')}%") for f in fracs] + \
+             [("do_zero", None, f"do zero\n({fmt(factor, '.2f')}·C)")]
+    data = {"summary": summary, "curves": uptraining_table(records)["curvas"], "stages": stages, "origin": origin,
+            "heads": records[0]["model"]["num_attention_heads"]}
+    return Section({"uptraining": table}, n, data)
 
 
-def kernel_table(payload: dict, *, mode: str = "fwd") -> list[dict]:
-    """As medições dos *kernels* de um benchmark, uma linha por (comprimento, grupo).
+def attention_share(d_model: int, seq_len: int) -> float:
+    """A fração de ``M`` que é atenção, ``12·d·l / (72·d² + 12·d·l)`` por camada (FFN SwiGLU de
+    8/3·d, atenção MHA)."""
+    return 12 * d_model * seq_len / (72 * d_model**2 + 12 * d_model * seq_len)
 
-    Cada linha traz o tempo e o pico de memória das três variantes e as contas que o
-    capítulo discute: ``slowdown`` (tempo do *kernel* do livro ÷ SDPA com ``enable_gqa``),
-    ``mask_elements`` (``G·S × T``, os elementos da máscara explícita) e
-    ``mask_bytes_per_element`` (memória a mais do *kernel* sobre o SDPA, por elemento da
-    máscara), ``kv_bytes`` (K e V sem repetição) e ``repeat_extra_bytes`` (memória a mais de
-    ``repeat_kv`` + SDPA sobre o SDPA).
-    """
-    if mode not in ("fwd", "fwd+bwd"):
-        raise ValueError(f"mode deve ser 'fwd' ou 'fwd+bwd'; recebi {mode!r}.")
-    meta = payload["metadata"]
-    if meta.get("dtype") not in _DTYPE_BYTES:
-        raise ValueError(f"dtype do benchmark desconhecido {meta.get('dtype')!r}; os válidos são {sorted(_DTYPE_BYTES)}.")
-    nbytes = _DTYPE_BYTES[meta["dtype"]]
-    cells: dict[tuple[int, int], dict[str, dict]] = {}
-    for r in payload["kernels"]:
-        if r["mode"] == mode:
-            cells.setdefault((r["seq_len"], r["group"]), {})[r["variant"]] = r
-    if not cells:
-        raise ValueError(f"o benchmark não tem medições no modo {mode!r}.")
-    rows = []
-    for (s, g), by_variant in sorted(cells.items()):
-        missing = [v for v in BENCH_VARIANTS if v not in by_variant]
-        if missing:
-            raise ValueError(f"S = {s}, G = {g}: faltam as variantes {missing} (esperadas {list(BENCH_VARIANTS)}).")
-        t = {v: by_variant[v]["time_s"] for v in BENCH_VARIANTS}
-        m = {v: by_variant[v]["peak_bytes"] for v in BENCH_VARIANTS}
-        kv = by_variant["gqa"]["kv_heads"]
-        rows.append({
-            "seq_len": s, "group": g, "kv_heads": kv, "time_s": t, "peak_bytes": m,
-            "slowdown": t["gqa"] / t["sdpa_gqa"],
-            "mask_elements": g * s * s,
-            "mask_bytes_per_element": (m["gqa"] - m["sdpa_gqa"]) / (g * s * s),
-            "kv_bytes": 2 * meta["batch"] * kv * s * meta["head_dim"] * nbytes,
-            "repeat_extra_bytes": m["repeat_sdpa"] - m["sdpa_gqa"],
-        })
-    return rows
 
+#: (camadas, d) do LLaMA-2 70B (Touvron et al., 2023, Tabela 1 e config publicado).
+LLAMA2_70B_SHAPE = (80, 8192)
+
+
+def _family_numbers(fam: list[dict], tag: str, noise: float | None) -> dict[str, str]:
+    keys = ("melhor", "melhor_bpb", "pior", "pior_bpb", "faixa", "faixa_ruido", "vazao", "tokens", "pior_tipo")
+    if not fam:
+        return {f"prof_{tag}_{k}": "—" for k in keys}
+    best, worst = min(fam, key=lambda r: r["loss_mean"]), max(fam, key=lambda r: r["loss_mean"])
+    shape = (lambda r: f"({r['n_layer']}, {r['d_model']})") if tag == "a" else (lambda r: f"({r['n_layer']}, {r['ffn']})")
+    shallow, deep = min(fam, key=lambda r: r["n_layer"]), max(fam, key=lambda r: r["n_layer"])
+    spread = worst["loss_mean"] - best["loss_mean"]
+    out = {"melhor": shape(best), "melhor_bpb": fmt(best["loss_mean"], ".3f"), "pior": shape(worst),
+           "pior_bpb": fmt(worst["loss_mean"], ".3f"),
+           "pior_tipo": "o estreito e profundo" if worst is deep else "o largo e raso" if worst is shallow else "uma forma do meio",
+           "faixa": fmt(spread, ".2f"), "faixa_ruido": fmt(spread / noise, ".0f") if noise else "—",
+           "vazao": fmt(shallow["flops_per_s"] / deep["flops_per_s"], ".1f"),
+           "tokens": fmt(shallow["tokens"] / deep["tokens"], ".2f")}
+    return {f"prof_{tag}_{k}": v for k, v in out.items()}
+
+
+def depth_section(records: list[dict]) -> Section:
+    """A tabela de profundidade × largura e os números e frases da prosa (``data``: as duas famílias)."""
+    from ..model.config import deepseek_67b, deepseek_7b
+
+    depth = depth_table(records)
+    seq_len = records[0]["train"]["seq_len"]
+    fam_label = {"largura": "A", "ffn": "B", "ambas": "A e B"}
+    rows = [[fam_label[r["family"]], r["n_layer"], r["d_model"], r["ffn"], fmt(r["ffn"] / r["d_model"], ".3g"),
+             fmt(r["d_model"] / r["n_layer"], ".3g"), format_si(r["N"], 3),
+             fmt(100 * attention_share(r["d_model"], seq_len), ".0f") + "%", format_si(r["tokens"], 3),
+             fmt(r["loss_mean"], ".3f") + ("" if r["seeds"] < 2 else f" ± {fmt(r['loss_std'], '.3f')}"), r["seeds"],
+             format_si(r["tokens_per_s"], 3), fmt(r["flops_per_s"] / 1e9, ".1f")] for r in depth]
+    table = markdown_table(["família", "n_layer", "d", "d_ff", "d_ff / d", "d / n_layer", "N", "atenção em M", "tokens",
+                            "bits por byte", "sementes", "tokens/s", "GFLOP/s"], rows)
+    fam_a = [r for r in depth if r["family"] in ("largura", "ambas")]
+    fam_b = [r for r in depth if r["family"] in ("ffn", "ambas") and r["d_model"] == DEPTH_FFN_WIDTH]
+    multi = [r["loss_std"] for r in depth if r["seeds"] >= 2]
+    noise = float(np.median(multi)) if multi else None
+    m7, m67 = deepseek_7b(), deepseek_67b()
+    n: dict[str, object] = {"prof_treinos": len(records), "prof_contexto": str(seq_len),
+                            "prof_minutos": fmt(sum(r["wall_time_s"] for r in records) / 60, ".0f"),
+                            "prof_ruido": fmt(noise, ".3f") if noise is not None else "—"}
+    n.update(_family_numbers(fam_a, "a", noise))
+    n.update(_family_numbers(fam_b, "b", noise))
+    ranked = sorted(fam_a, key=lambda r: r["loss_mean"])
+    two = len(ranked) > 1
+    n["prof_a_segundo"] = f"({ranked[1]['n_layer']}, {ranked[1]['d_model']})" if two else "—"
+    n["prof_a_dif12"] = fmt(ranked[1]["loss_mean"] - ranked[0]["loss_mean"], ".3f") if two else "—"
+    separated = two and noise is not None and ranked[1]["loss_mean"] - ranked[0]["loss_mean"] > 2 * noise
+    n["prof_a_topo"] = "e também as duas melhores formas" if separated else "mas não as formas vizinhas do topo"
+    n["aspecto_67b"] = fmt(m67.hidden_size / m67.num_hidden_layers, ".0f")
+    n["aspecto_7b"] = fmt(m7.hidden_size / m7.num_hidden_layers, ".0f")
+    n["aspecto_70b"] = fmt(LLAMA2_70B_SHAPE[1] / LLAMA2_70B_SHAPE[0], ".0f")
+    n["aspecto_a_max"] = fmt(max(r["d_model"] / r["n_layer"] for r in fam_a), ".0f") if fam_a else "—"
+    # Na família B, a forma com a razão d_ff/d mais próxima da do 67B e a vizinha com uma camada a
+    # menos e FFN mais larga: o passo na direção da "prática comum".
+    ratio_67b = m67.intermediate_size / m67.hidden_size
+    n["razao_ffn_67b"] = fmt(ratio_67b, ".2f")
+    fam_b_sorted = sorted(fam_b, key=lambda r: r["n_layer"])
+    like = min(range(len(fam_b_sorted)), key=lambda i: abs(fam_b_sorted[i]["ffn"] / fam_b_sorted[i]["d_model"] - ratio_67b)) \
+        if fam_b_sorted else None
+    step_keys = ("prof_b_67b", "prof_b_67b_razao", "prof_b_vizinha", "prof_b_vizinha_razao", "prof_b_passo", "prof_b_veredito")
+    if like is not None and like > 0:
+        a, b = fam_b_sorted[like], fam_b_sorted[like - 1]
+        step = a["loss_mean"] - b["loss_mean"]
+        if noise is None:
+            verdict = "e, com uma semente só, não dá para dizer se é ruído"
+        elif abs(step) < 2 * noise:
+            verdict = (f"da ordem do ruído entre sementes ({fmt(noise, '.3f')}): nesta escala, o passo que o 67B deu não é "
+                       "nem vantagem nem desvantagem mensurável")
+        else:
+            verdict = (f"maior que o ruído entre sementes ({fmt(noise, '.3f')}): nesta escala, a forma "
+                       f"{'mais profunda' if step < 0 else 'mais rasa, de FFN mais larga,'} é melhor")
+        n.update({"prof_b_67b": f"({a['n_layer']}, {a['ffn']})", "prof_b_67b_razao": fmt(a["ffn"] / a["d_model"], ".2f"),
+                  "prof_b_vizinha": f"({b['n_layer']}, {b['ffn']})",
+                  "prof_b_vizinha_razao": fmt(b["ffn"] / b["d_model"], ".2f"), "prof_b_passo": fmt(step, "+.3f"),
+                  "prof_b_veredito": verdict})
+    else:
+        n.update({k: "—" for k in step_keys})
+    n["atencao_67b"] = fmt(100 * attention_share(m67.hidden_size, 4096), ".0f")
+    n["atencao_d16"] = fmt(100 * attention_share(16, seq_len), ".0f")
+    # o resumo: quem perde e quem empata, dos números acima
+    if fam_a and noise is not None:
+        deep = max(fam_a, key=lambda r: r["n_layer"])
+        slow = deep["flops_per_s"] == min(r["flops_per_s"] for r in fam_a)
+        n["prof_resumo"] = ((f"a forma mais profunda e estreita perde{' e roda mais devagar' if slow else ''}"
+                             if deep is max(fam_a, key=lambda r: r["loss_mean"]) else "a forma mais profunda não é a pior")
+                            + ("; as duas melhores empatam dentro do ruído" if not separated else
+                               "; as duas melhores se separam além do ruído"))
+    else:
+        n["prof_resumo"] = "—"
+    return Section({"profundidade": table}, n, {"fam_a": fam_a, "fam_b": fam_b, "depth": depth})
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.chapters.cap04", description=__doc__.splitlines()[0])
