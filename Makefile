@@ -1,6 +1,7 @@
 # Os dois comandos do README e o ambiente que eles criam.
 #   make book   -> constrói o livro em _build/html (executa todos os notebooks)
-#   make test   -> roda todos os testes (unidades, notebooks, build do livro)
+#   make test   -> roda todos os testes (unidades, notebooks, build do livro, navegador)
+#   make lab    -> abre os capítulos no JupyterLab
 # Ambos criam .venv/ e instalam requirements.txt + o pacote helpers (editável)
 # na primeira vez; depois só reinstalam se requirements.txt ou pyproject.toml mudarem.
 
@@ -10,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.instalado
 BOOK_ARGS := . --config book/_config.yml --toc book/_toc.yml
 
-.PHONY: book test install clean experiments benchmark chromium
+.PHONY: book test install clean experiments benchmark chromium lab
 
 install: $(STAMP)
 
@@ -24,12 +25,18 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build $(BOOK_ARGS) --builder html -W -n --keep-going
 	@echo "Livro em _build/html/index.html"
 
-# Os testes dos widgets estáticos arrastam controles num Chromium sem tela (pacote Debian).
+# O JupyterLab com os capítulos: rode as células e arraste os widgets. Como root (num
+# contêiner), o Jupyter exige --allow-root.
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+# Os testes do navegador (Playwright) usam o Chromium do Debian, em /usr/bin/chromium.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 		{ echo "instalando o Chromium (apt-get)"; SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
 		  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
+# Em 2 processos (pytest-xdist, opções em pyproject.toml); o livro é construído uma vez.
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
