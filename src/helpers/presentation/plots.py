@@ -1,15 +1,46 @@
-"""O estilo das figuras do livro e os gráficos recorrentes, com rótulos em português.
+r"""O estilo das figuras do livro e os gráficos recorrentes, com rótulos em português.
 
 Todo notebook chama :func:`use_book_style` uma vez; as funções de desenho recebem
 um ``Axes`` do matplotlib e devolvem o mesmo ``Axes``, para que o capítulo possa
 compor figuras. :func:`markdown_table` formata tabelas para o livro.
+
+O estilo é um só e vale para toda figura criada depois de :func:`use_book_style`:
+vírgula decimal em todo eixo linear, logarítmico, *symlog* e *logit* (os formatadores que o
+matplotlib escolhe sozinho passam a escrever vírgulas; nenhum capítulo precisa chamar nada
+por eixo), números por extenso à brasileira (:func:`format_si`: mil, mi, bi, tri), fórmulas
+em *mathtext* (``r"$\eta_\mathrm{opt}(C)$"``) e figuras do tamanho da página (:func:`new_figure`:
+uma figura simples tem a largura do texto; uma de vários painéis é um pouco mais larga e mais
+alta, com letras que continuam com 9 pt ou mais depois que o navegador a encolhe). Num
+*kernel* Jupyter as figuras saem em SVG, nítidas em qualquer zoom.
+
+**Figuras com número e legenda.** Um capítulo não mostra a figura na célula de código:
+guarda-a com :func:`glue_figure` e a mostra numa célula Markdown, com legenda e rótulo::
+
+    fig, ax = new_figure()
+    ...
+    glue_figure("fig-isoflop", fig)        # guarda (myst_nb.glue) e fecha: nada sai na célula
+
+e, na célula Markdown seguinte::
+
+    ```{glue:figure} fig-isoflop
+    :name: fig-isoflop
+
+    Perfis IsoFLOP: ...
+    ```
+
+O livro numera a figura ("Figura 8.2") e o texto a cita com texto explícito:
+``{numref}`Figura %s <fig-isoflop>` ``. Termine as células de desenho com ``;`` ou com
+:func:`glue_figure`, para não deixar saídas soltas como ``Text(0.5, 1.0, '…')``.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 
 import matplotlib as mpl
+import matplotlib.scale  # noqa: F401 (mpl.scale)
 import matplotlib.ticker  # noqa: F401 (mpl.ticker)
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,6 +49,11 @@ __all__ = [
     "COLORS",
     "use_book_style",
     "new_figure",
+    "glue_figure",
+    "displayed_scale",
+    "decimal_comma",
+    "CommaScalarFormatter",
+    "CommaLogFormatter",
     "plot_power_law",
     "plot_fit_band",
     "format_si",
@@ -45,13 +81,26 @@ COLORS = {
     "cinza": "#555555",
 }
 
+# Largura útil do texto no livro (sphinx-book-theme, janela de 1280 px): 688 px, ou 7,2
+# polegadas a 96 px/pol. Uma figura simples cabe inteira; uma de vários painéis é um pouco
+# mais larga e o navegador a reduz (fator ≥ 0,86), por isso as letras partem de 10,5 pt.
+PAGE_WIDTH_PX = 688
+SINGLE_WIDTH_IN = 7.0
+MULTI_WIDTH_IN = 8.0
+MIN_READABLE_PT = 9.0
+
 _STYLE = {
-    "figure.figsize": (7.0, 4.2),
+    "figure.figsize": (SINGLE_WIDTH_IN, 4.2),
     "figure.dpi": 110,
     "savefig.dpi": 150,
-    "font.size": 10.5,
-    "axes.titlesize": 11.5,
-    "axes.labelsize": 10.5,
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10.5,
+    "ytick.labelsize": 10.5,
+    "legend.fontsize": 10.5,
+    "legend.title_fontsize": 10.5,
+    "figure.titlesize": 12.5,
     "axes.grid": True,
     "axes.grid.which": "major",
     "grid.alpha": 0.25,
@@ -59,25 +108,169 @@ _STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.prop_cycle": mpl.cycler(color=list(COLORS.values())),
+    # ×10⁶ em mathtext no deslocamento do eixo (em vez de "1e6"); os rótulos dos eixos e
+    # títulos aceitam mathtext: r"$S_\mathrm{min}(1 + B_\mathrm{crit}/B)$".
+    "axes.formatter.use_mathtext": True,
+    "axes.formatter.use_locale": False,
+    "axes.unicode_minus": True,
+    "mathtext.fontset": "dejavusans",
+    "mathtext.default": "it",
+    "text.usetex": False,
     "legend.frameon": False,
-    "legend.fontsize": 9,
     "lines.linewidth": 1.8,
     "lines.markersize": 5,
     "figure.constrained_layout.use": True,
+    # SVG: texto desenhado como curvas (não depende das fontes do leitor) e ids estáveis.
+    "svg.fonttype": "path",
+    "svg.hashsalt": "leis-de-escala",
 }
+
+# --- vírgula decimal em todo eixo ------------------------------------------------------
+
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+
+
+def decimal_comma(text: str) -> str:
+    """Troca o ponto decimal por vírgula num rótulo de eixo (``{,}`` dentro de mathtext).
+
+    Em mathtext a vírgula solta ganharia um espaço depois (``0, 5``); ``{,}`` não ganha.
+    Só pontos entre dois algarismos mudam: texto comum e comandos mathtext ficam como estão.
+    """
+    if not text:
+        return text
+    return _DECIMAL_POINT.sub("{,}" if "$" in text else ",", text)
+
+
+class _CommaMixin:
+    """Pós-processa tudo o que um formatador do matplotlib escreve com :func:`decimal_comma`."""
+
+    def __call__(self, x, pos=None):
+        return decimal_comma(super().__call__(x, pos))
+
+    def format_ticks(self, values):
+        return [decimal_comma(t) for t in super().format_ticks(values)]
+
+    def get_offset(self):
+        return decimal_comma(super().get_offset())
+
+    def format_data_short(self, value):
+        return decimal_comma(super().format_data_short(value))
+
+
+class CommaScalarFormatter(_CommaMixin, mpl.ticker.ScalarFormatter):
+    """O formatador padrão dos eixos lineares, com vírgula decimal."""
+
+
+class CommaLogFormatter(_CommaMixin, mpl.ticker.LogFormatterSciNotation):
+    """O formatador padrão dos eixos log e *symlog*, com vírgula decimal."""
+
+
+class CommaLogitFormatter(_CommaMixin, mpl.ticker.LogitFormatter):
+    """O formatador padrão dos eixos *logit*, com vírgula decimal."""
+
+
+# tipo exato do formatador que a escala instala -> a subclasse com vírgula
+_COMMA_CLASSES = {
+    mpl.ticker.ScalarFormatter: CommaScalarFormatter,
+    mpl.ticker.LogFormatterSciNotation: CommaLogFormatter,
+    mpl.ticker.LogitFormatter: CommaLogitFormatter,
+}
+_ORIGINAL_DEFAULTS: dict[type, object] = {}
+
+
+def _commify(formatter):
+    cls = _COMMA_CLASSES.get(type(formatter))
+    if cls is not None:  # as subclasses não têm estado próprio: basta trocar a classe
+        formatter.__class__ = cls
+    return formatter
+
+
+def _install_comma_formatters() -> None:
+    """Faz as escalas do matplotlib instalarem, por padrão, os formatadores com vírgula.
+
+    Cada escala (linear, log, symlog, logit, asinh, function) escolhe os formatadores de um
+    eixo em ``set_default_locators_and_formatters`` — chamado quando o eixo é criado e a cada
+    ``set_xscale``. Envolvemos esse método uma única vez: depois dele, os formatadores padrão
+    viram as subclasses acima, com os mesmos parâmetros. Formatadores escolhidos à mão
+    (``set_major_formatter``) não são tocados.
+    """
+    for scale in (mpl.scale.LinearScale, mpl.scale.LogScale, mpl.scale.SymmetricalLogScale,
+                  mpl.scale.LogitScale, mpl.scale.AsinhScale, mpl.scale.FuncScale, mpl.scale.FuncScaleLog):
+        if scale in _ORIGINAL_DEFAULTS:
+            continue
+        original = scale.set_default_locators_and_formatters
+        _ORIGINAL_DEFAULTS[scale] = original
+
+        def set_defaults(self, axis, _original=original):
+            _original(self, axis)
+            axis.set_major_formatter(_commify(axis.get_major_formatter()))
+            axis.set_minor_formatter(_commify(axis.get_minor_formatter()))
+
+        set_defaults.__doc__ = original.__doc__
+        scale.set_default_locators_and_formatters = set_defaults
+
+
+def _use_svg_in_jupyter() -> None:
+    """Num *kernel* Jupyter, figuras em SVG (nítidas no livro e no JupyterLab)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - o IPython vem com o ipykernel
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    from IPython.core.pylabtools import select_figure_formats
+    from matplotlib_inline.config import InlineBackend
+
+    backend = InlineBackend.instance()
+    backend.figure_formats = {"svg"}  # vale também para um %matplotlib inline posterior
+    select_figure_formats(shell, {"svg"}, **backend.print_figure_kwargs)
 
 
 def use_book_style() -> None:
-    """Aplica o estilo único do livro ao matplotlib (idempotente)."""
+    """Aplica o estilo único do livro ao matplotlib (idempotente).
+
+    Ajusta os ``rcParams`` (tamanhos, fontes, cores, mathtext), faz todo eixo criado daqui em
+    diante escrever vírgula decimal e, num *kernel* Jupyter, mostra as figuras em SVG.
+    """
     mpl.rcParams.update(_STYLE)
+    _install_comma_formatters()
+    _use_svg_in_jupyter()
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, height: float | None = None):
-    """Cria uma figura no estilo do livro; devolve ``(fig, axes)``."""
+    """Cria uma figura no estilo do livro; devolve ``(fig, axes)``.
+
+    Uma figura simples tem a largura do texto (7 pol.); uma de vários painéis, 8 pol. de largura
+    e mais altura por linha. Mais de dois painéis lado a lado ficam estreitos: prefira
+    ``new_figure(2, 2)`` a ``new_figure(4)``.
+    """
     use_book_style()
-    w = width if width is not None else 7.0 if ncols == 1 else 4.0 * ncols
-    h = height if height is not None else 4.2 * nrows
+    if ncols < 1 or nrows < 1:
+        raise ValueError(f"ncols e nrows devem ser ≥ 1; recebi ncols={ncols!r}, nrows={nrows!r}.")
+    single = ncols == 1 and nrows == 1
+    w = width if width is not None else SINGLE_WIDTH_IN if ncols == 1 else MULTI_WIDTH_IN
+    h = height if height is not None else 4.2 if single else (4.0 if nrows == 1 else 3.6 * nrows)
     return plt.subplots(nrows, ncols, figsize=(w, h), squeeze=True)
+
+
+def displayed_scale(fig) -> float:
+    """Quanto o navegador reduz a figura para caber na largura do texto do livro (≤ 1)."""
+    return min(1.0, PAGE_WIDTH_PX / (fig.get_figwidth() * 96))
+
+
+def glue_figure(name: str, fig) -> None:
+    """Guarda a figura para uma célula ``{glue:figure}`` (com número e legenda) e a fecha.
+
+    ``name`` é o nome usado na diretiva (``{glue:figure} name``). Fechar a figura impede que o
+    Jupyter a mostre de novo no fim da célula de código, sem legenda.
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]+", name):
+        raise ValueError(f"nome de figura inválido: {name!r} (use letras, algarismos, '-', '_', '.' ou ':').")
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)
 
 
 def plot_power_law(ax, x, y, *, label: str | None = None, color: str | None = None, **kwargs):
@@ -94,18 +287,38 @@ def plot_fit_band(ax, x, lower, upper, *, color: str | None = None, alpha: float
     return ax
 
 
-_SI = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
+# Números por extenso à brasileira: mil, milhões (mi), bilhões (bi), trilhões (tri).
+_SI = ((1e12, "tri"), (1e9, "bi"), (1e6, "mi"), (1e3, "mil"))
 
 
 def format_si(value: float, digits: int = 3) -> str:
-    """Formata com sufixos de escala (k, M, B, T) e vírgula decimal: 67,4B."""
-    for scale, suffix in _SI:
-        if abs(value) >= scale:
-            scaled = value / scale
-            # Nunca em notação científica: 150k com 2 algarismos é "150k", não "1,5e+02k".
-            d = max(digits, len(str(int(round(abs(scaled))))))
-            return f"{scaled:.{d}g}{suffix}".replace(".", ",")
-    return f"{value:.{digits}g}".replace(".", ",")
+    """Formata com as palavras de escala do português e vírgula decimal: ``67,4 bi``.
+
+    ``format_si(2.33e6) == "2,33 mi"``; ``format_si(1e11) == "100 bi"``;
+    ``format_si(1e12) == "1 tri"``; ``format_si(1.5e5, 2) == "150 mil"``. Nunca K/M/B/T, que
+    colidiriam com os símbolos $M$ (FLOPs por *token*) e $B$ (lote). De mil trilhões para
+    cima, potência de dez: ``format_si(9.95e23) == "9,95×10²³"``.
+    """
+    value = float(value)
+    if not math.isfinite(value) or abs(value) >= 1e15:
+        return fmt(value, f".{digits}g")
+    scales = ((1.0, ""),) + _SI[::-1]  # do menor para o maior
+    i = max([k for k, (scale, _) in enumerate(scales) if abs(value) >= scale], default=0)
+    text = _significant(value / scales[i][0], digits)
+    # 999,96 mil com 3 algarismos arredonda para "1000 mil": sobe para "1 mi"
+    if abs(float(text)) >= 1000 and i + 1 < len(scales):
+        i += 1
+        text = _significant(value / scales[i][0], digits)
+    if "e" in text:  # só acontece para |valor| < 1 muito pequeno: 1,2×10⁻⁵
+        return fmt(float(text), f".{digits}g")
+    word = scales[i][1]
+    return text.replace(".", ",") + (f" {word}" if word else "")
+
+
+def _significant(x: float, digits: int) -> str:
+    """``x`` com ``digits`` algarismos significativos (ponto decimal); sem notação científica se |x| ≥ 1."""
+    d = max(digits, len(str(int(round(abs(x)))))) if abs(x) >= 1 else digits  # 150 com 2: "150"
+    return f"{x:.{d}g}"
 
 
 def format_bytes(n: float) -> str:
