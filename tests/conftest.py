@@ -1,8 +1,31 @@
-"""Fixtures compartilhadas: um corpus minúsculo numa pasta temporária e um cache isolado."""
+"""Fixtures compartilhadas: um corpus minúsculo, um cache isolado, o livro construído e o navegador."""
 
+from __future__ import annotations
+
+import json
+import os
 import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
+
+# O Chromium do Debian (``make chromium``); o Playwright nunca baixa um navegador próprio.
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _shared_tmp(tmp_path_factory) -> Path:
+    """Pasta temporária comum a todos os processos do pytest-xdist (a da sessão sem ele)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +42,88 @@ def tiny_corpus(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
-    """Cada sessão de testes usa um cache de tokens próprio (nunca o do usuário)."""
-    cache = tmp_path_factory.getbasetemp() / "cache-tokens"
+    """Cada execução dos testes usa um cache de tokens próprio (nunca o do usuário).
+
+    Com o pytest-xdist, os processos dividem o mesmo cache (as escritas são atômicas), para
+    que o corpus não seja tokenizado uma vez por processo.
+    """
+    cache = _shared_tmp(tmp_path_factory) / "cache-tokens"
     monkeypatch.setenv("LEIS_DE_ESCALA_CACHE", str(cache))
     return cache
+
+
+# --- o livro construído ------------------------------------------------------------------
+
+def build_book(source: Path, config: Path, toc: Path, out: Path) -> subprocess.CompletedProcess:
+    """``jupyter-book build`` com os mesmos argumentos do ``make book``, saída em ``out``."""
+    return subprocess.run(
+        [str(JUPYTER_BOOK), "build", str(source), "--config", str(config), "--toc", str(toc),
+         "--path-output", str(out), "--builder", "html", "-W", "-n", "--keep-going"],
+        cwd=source, capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """O livro inteiro construído uma única vez por execução (executando os notebooks).
+
+    Os testes que o usam ficam no grupo ``livro`` do pytest-xdist (um processo só); a trava de
+    arquivo garante, mesmo assim, que dois processos nunca o construam duas vezes: o segundo
+    espera e reaproveita a build (ou a falha) do primeiro.
+    """
+    from filelock import FileLock
+
+    out = _shared_tmp(tmp_path_factory) / "livro"
+    status = out / "build.json"
+    with FileLock(str(out) + ".lock"):
+        if not status.exists():
+            out.mkdir(parents=True, exist_ok=True)
+            result = build_book(ROOT, ROOT / "book" / "_config.yml", ROOT / "book" / "_toc.yml", out)
+            status.write_text(json.dumps({"returncode": result.returncode, "log": result.stdout + result.stderr}),
+                              encoding="utf-8")
+    info = json.loads(status.read_text(encoding="utf-8"))
+    log = info["log"]
+    assert info["returncode"] == 0, f"a build do livro falhou (avisos contam como erro):\n{log[-6000:]}"
+    assert "WARNING:" not in log, log[-6000:]
+    return out / "_build" / "html"
+
+
+# --- o navegador ---------------------------------------------------------------------------
+
+def chromium_executable() -> str:
+    for name in CHROMIUM_CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail("Chromium não encontrado em /usr/bin/chromium: o make test o instala (pacote 'chromium' do Debian).")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Um Chromium sem tela, dirigido pelo Playwright (API síncrona)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_executable(), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """Uma aba de 1280 × 900 que recusa (e registra em ``page.blocked``) todo pedido à rede."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    blocked: list[str] = []
+
+    def refuse(route):
+        blocked.append(route.request.url)
+        route.abort()
+
+    context.route(re.compile(r"^(https?|wss?|ftp)://"), refuse)
+    tab = context.new_page()
+    tab.blocked = blocked
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.js_errors = errors
+    yield tab
+    context.close()

@@ -1,15 +1,18 @@
 """A build do livro: sem avisos, sem erros de notebook e sem nenhum recurso da internet.
 
 Estes testes constroem o livro de verdade (executando os notebooks) numa pasta
-temporária, com os mesmos argumentos do ``make book``.
+temporária, com os mesmos argumentos do ``make book`` (fixture ``built_book`` em
+``conftest.py``, construída uma vez por execução), e abrem cada capítulo num Chromium sem
+tela: fórmulas renderizadas, imagens carregadas, figuras numeradas e com legenda, os
+exploradores do capítulo 10 arrastados. As capturas de tela ficam em ``_build/screenshots/``.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -17,17 +20,13 @@ import nbformat
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
+from conftest import ROOT, build_book
+
+# Um processo só (pytest-xdist --dist loadgroup) para todos os testes do livro construído.
+pytestmark = pytest.mark.xdist_group("livro")
+
+SCREENSHOTS = ROOT / "_build" / "screenshots"
 EXTERNAL = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
-
-
-def _build(source: Path, config: Path, toc: Path, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(JUPYTER_BOOK), "build", str(source), "--config", str(config), "--toc", str(toc),
-         "--path-output", str(out), "--builder", "html", "-W", "-n", "--keep-going"],
-        cwd=source, capture_output=True, text=True, timeout=900,
-    )
 
 
 class _AssetCollector(HTMLParser):
@@ -61,16 +60,6 @@ class _AssetCollector(HTMLParser):
     def handle_data(self, data):
         if self._in_script:
             self.inline_scripts.append(data)
-
-
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("livro")
-    result = _build(ROOT, ROOT / "book" / "_config.yml", ROOT / "book" / "_toc.yml", out)
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, f"a build do livro falhou (avisos contam como erro):\n{log[-6000:]}"
-    assert "WARNING:" not in log, log[-6000:]
-    return out / "_build" / "html"
 
 
 def _pages(html_dir: Path) -> list[Path]:
@@ -140,35 +129,274 @@ def test_a_failing_notebook_fails_the_build(tmp_path):
     nbformat.write(nb, tmp_path / "notebooks" / "quebrado.ipynb")
     toc = {"format": "jb-book", "root": "book/notacao", "chapters": [{"file": "notebooks/quebrado"}]}
     (tmp_path / "book" / "_toc.yml").write_text(yaml.safe_dump(toc), encoding="utf-8")
-    result = _build(tmp_path, tmp_path / "book" / "_config.yml", tmp_path / "book" / "_toc.yml", tmp_path / "saida")
+    result = build_book(tmp_path, tmp_path / "book" / "_config.yml", tmp_path / "book" / "_toc.yml", tmp_path / "saida")
     assert result.returncode != 0
     assert "falha proposital" in result.stdout + result.stderr
 
 
-def test_static_explorer_works_in_the_built_chapter(built_book):
-    """O explorador do capítulo 10, no livro construído (sem kernel): arrastar o controle muda o resultado."""
-    import math
 
-    from browser import Browser, chromium_path
+
+def test_static_explorer_works_in_the_built_chapter(built_book, page):
+    """O explorador do capítulo 10, no livro construído (sem kernel): arrastar o controle muda o resultado."""
     from helpers.presentation.widgets import allocation
 
-    path = chromium_path()
-    assert path is not None, "Chromium não encontrado: o make test o instala (pacote 'chromium' do Debian)."
-    page = built_book / "notebooks" / "10_qualidade_dos_dados.html"
-    browser = Browser(path)
+    page.goto((built_book / "notebooks" / "10_qualidade_dos_dados.html").as_uri())
+    read = ("(() => { const r = document.querySelector('.lde-w'); const o = {a: +r.dataset.a, c: +r.dataset.c};"
+            " r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key] = +e.dataset.value); return o; })()")
+    before = page.evaluate(read)
+    assert math.isfinite(before["M"]) and before["M"] > 0, "o JavaScript do explorador não rodou na página"
+    slider = page.locator('.lde-w [data-role="a"]').first
+    slider.scroll_into_view_if_needed()
+    box = slider.bounding_box()
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x + w * (before["a"] - 0.3) / 0.5, y + h / 2)
+    page.mouse.down()
+    page.mouse.move(x + 0.05 * w, y + h / 2, steps=8)
+    page.mouse.up()
+    after = page.evaluate(read)
+    assert after["a"] < before["a"] - 0.1
+    assert after["M"] == pytest.approx(allocation(after["a"], after["c"])["M"], rel=1e-9)
+    assert after["D"] == pytest.approx(allocation(after["a"], after["c"])["D"], rel=1e-9)
+    assert not page.js_errors, page.js_errors
+
+
+# --- cada capítulo construído, aberto no navegador ---------------------------------------
+
+def _chapter_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
+    return [ch["file"] for part in toc["parts"] for ch in part["chapters"] if ch["file"].startswith("notebooks/")]
+
+
+# Tudo o que o navegador vê numa página, lido depois que o MathJax terminou.
+_INSPECT = r"""async () => {
+  const main = document.querySelector('article.bd-article') || document.body;
+  // imagens: carregadas de verdade (as "lazy" também)
+  const imgs = [...main.querySelectorAll('img')];
+  imgs.forEach(i => { i.loading = 'eager'; });
+  await Promise.all(imgs.map(i => i.decode().catch(() => null)));
+  const broken = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'));
+  // texto que o MathJax deveria ter convertido e não converteu
+  const skip = 'SCRIPT, STYLE, PRE, CODE, TEXTAREA, .highlight, .MathJax_Preview, .lde-w';
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+  const raw = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (n.parentElement.closest(skip)) continue;
+    const t = n.textContent;
+    if (/\\\(|\\\)|\\\[|\\\]|\$\$/.test(t) || /\$[^$\s][^$]*\$/.test(t)) raw.push(t.trim().slice(0, 120));
+  }
+  const mathSpans = [...main.querySelectorAll('.math')];
+  const unrendered = mathSpans.filter(m => !m.querySelector('.MathJax, .MathJax_Display, .MathJax_CHTML, .MathJax_SVG'));
+  // figuras: toda imagem dentro de <figure> com número ("Figura 3.1") e legenda
+  const unnumbered = imgs.filter(i => {
+    const fig = i.closest('figure');
+    const cap = fig && fig.querySelector('figcaption');
+    return !(cap && cap.querySelector('.caption-number') && cap.textContent.replace(/Figura\s*[\d.]+/, '').trim().length > 3);
+  }).map(i => i.getAttribute('src'));
+  const numbers = [...main.querySelectorAll('figure figcaption .caption-number')].map(e => e.textContent.trim());
+  // saídas soltas de matplotlib sob as figuras
+  const stray = [...main.querySelectorAll('.cell_output pre, .output pre')].map(e => e.textContent.trim())
+    .filter(t => /^(\[?<matplotlib\.|Text\(|<Figure size|\[<matplotlib|Line2D\(|<BarContainer|<matplotlib)/.test(t));
+  return {broken, raw, nMath: mathSpans.length, nRendered: mathSpans.length - unrendered.length,
+          unrendered: unrendered.slice(0, 5).map(m => m.textContent.slice(0, 80)),
+          mathErrors: main.querySelectorAll('.merror').length + (main.textContent.includes('Math Processing Error') ? 1 : 0),
+          nImages: imgs.length, unnumbered, numbers, stray};
+}"""
+
+
+@pytest.fixture(scope="module")
+def rendered_chapters(built_book, browser):
+    """Abre cada capítulo construído, espera o MathJax, salva a captura de tela e lê a página."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    blocked: list[str] = []
+    context.route(re.compile(r"^(https?|wss?|ftp)://"), lambda route: (blocked.append(route.request.url), route.abort()))
+    tab = context.new_page()
+    facts = {}
     try:
-        browser.open(page.as_uri())
-        read = ("(() => { const r = document.querySelector('.lde-w'); const o = {a: +r.dataset.a, c: +r.dataset.c};"
-                " r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key] = +e.dataset.value); return o; })()")
-        before = browser.eval(read)
-        assert math.isfinite(before["M"]) and before["M"] > 0, "o JavaScript do explorador não rodou na página"
-        x, y, w, h = browser.eval(
-            "(() => { const s = document.querySelector('.lde-w [data-role=\"a\"]'); s.scrollIntoView({block: 'center'});"
-            " const r = s.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")
-        browser.drag(x + w * (before["a"] - 0.3) / 0.5, y + h / 2, x + 0.05 * w, y + h / 2)
-        after = browser.eval(read)
-        assert after["a"] < before["a"] - 0.1
-        assert after["M"] == pytest.approx(allocation(after["a"], after["c"])["M"], rel=1e-9)
-        assert after["D"] == pytest.approx(allocation(after["a"], after["c"])["D"], rel=1e-9)
+        for name in _chapter_files():
+            html = built_book / f"{name}.html"
+            tab.goto(html.as_uri())
+            tab.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.isReady", timeout=60_000)
+            tab.evaluate("() => new Promise(done => MathJax.Hub.Queue(done))")  # fila do MathJax vazia
+            info = tab.evaluate(_INSPECT)
+            info["source_has_math"] = bool(re.search(r'class="math[ "]', html.read_text(encoding="utf-8")))
+            shot = SCREENSHOTS / f"{Path(name).name}.png"
+            tab.screenshot(path=str(shot), full_page=True)
+            info["screenshot"] = str(shot)
+            facts[name] = info
     finally:
-        browser.close()
+        context.close()
+    (SCREENSHOTS / "paginas.json").write_text(json.dumps(facts, indent=1, ensure_ascii=False), encoding="utf-8")
+    assert not blocked, f"páginas tentaram usar a rede: {blocked[:5]}"
+    return facts
+
+
+def test_every_chapter_page_renders_its_maths(rendered_chapters):
+    assert len(rendered_chapters) == 11
+    problems = []
+    for name, info in rendered_chapters.items():
+        if info["raw"]:
+            problems.append(f"{name}: fórmula crua no texto: {info['raw'][:3]}")
+        if info["source_has_math"] and info["nRendered"] == 0:
+            problems.append(f"{name}: a página tem fórmulas e o MathJax não renderizou nenhuma")
+        if info["nRendered"] != info["nMath"]:
+            problems.append(f"{name}: {info['nMath'] - info['nRendered']} fórmulas sem renderizar: {info['unrendered']}")
+        if info["mathErrors"]:
+            problems.append(f"{name}: {info['mathErrors']} erros do MathJax")
+    assert not problems, "\n".join(problems)
+    assert sum(info["nRendered"] for info in rendered_chapters.values()) > 100
+
+
+def test_every_chapter_page_has_no_broken_image_and_a_screenshot(rendered_chapters):
+    problems = [f"{name}: imagem quebrada {src}" for name, info in rendered_chapters.items() for src in info["broken"]]
+    assert not problems, "\n".join(problems)
+    assert sum(info["nImages"] for info in rendered_chapters.values()) >= 20
+    for info in rendered_chapters.values():
+        shot = Path(info["screenshot"])
+        assert shot.exists() and shot.stat().st_size > 20_000, shot
+
+
+@pytest.mark.xfail(strict=False, reason="alvo dos notebooks: as figuras ainda saem das células de código, sem "
+                   "glue_figure + {glue:figure} (número e legenda); ver helpers.presentation.plots")
+def test_every_figure_is_numbered_and_captioned(rendered_chapters):
+    problems = [f"{name}: {len(info['unnumbered'])} de {info['nImages']} imagens sem figura numerada com legenda"
+                for name, info in rendered_chapters.items() if info["unnumbered"]]
+    assert not problems, "\n".join(problems)
+    # os números seguem o capítulo: "Figura 8.1", "Figura 8.2", ...
+    for name, info in rendered_chapters.items():
+        chapter = int(Path(name).name[:2])
+        assert all(n.startswith(f"Figura {chapter}.") for n in info["numbers"]), (name, info["numbers"])
+
+
+@pytest.mark.xfail(strict=False, reason="alvo dos notebooks: células de desenho ainda terminam sem ';' "
+                   "(saídas Text(...), [<matplotlib...>])")
+def test_no_stray_matplotlib_outputs(rendered_chapters):
+    problems = [f"{name}: {t[:60]!r}" for name, info in rendered_chapters.items() for t in info["stray"]]
+    assert not problems, "\n".join(problems)
+
+
+# --- referências cruzadas com texto explícito (no código-fonte, sem construir) -----------
+
+_XREF = re.compile(r"\{(doc|ref)\}`([^`]*)`")
+_EXPLICIT = re.compile(r"^\S.*\s<[^<>\s]+>$", re.DOTALL)
+
+
+def _markdown_sources() -> list[tuple[str, str]]:
+    sources = [(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8")) for p in sorted((ROOT / "book").glob("*.md"))]
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "markdown":
+                sources.append((f"{path.relative_to(ROOT)} (célula {i})", cell.source))
+    return sources
+
+
+def find_bare_cross_references(text: str) -> list[str]:
+    """Os ``{doc}`` e ``{ref}`` sem texto explícito (``{doc}`alvo```) — colam o título inteiro na frase."""
+    return [m.group(0) for m in _XREF.finditer(text) if not _EXPLICIT.match(m.group(2).strip())]
+
+
+def test_bare_cross_reference_detector():
+    assert find_bare_cross_references("veja {doc}`notacao` e {ref}`sec-x`") == ["{doc}`notacao`", "{ref}`sec-x`"]
+    assert find_bare_cross_references("a {doc}`página de notação <notacao>` e {ref}`a seção <sec-x>`") == []
+    assert find_bare_cross_references("{doc}`<notacao>`") == ["{doc}`<notacao>`"]
+
+
+def test_book_pages_use_explicit_link_text():
+    bare = [f"{where}: {ref}" for where, text in _markdown_sources() if where.startswith("book/")
+            for ref in find_bare_cross_references(text)]
+    assert not bare, "referências sem texto explícito:\n" + "\n".join(bare)
+
+
+@pytest.mark.xfail(strict=False, reason="alvo dos notebooks: referências {doc}/{ref} ainda sem texto explícito")
+def test_notebooks_use_explicit_link_text():
+    bare = [f"{where}: {ref}" for where, text in _markdown_sources() if where.startswith("notebooks/")
+            for ref in find_bare_cross_references(text)]
+    assert not bare, f"{len(bare)} referências sem texto explícito:\n" + "\n".join(bare)
+
+
+# --- o prefácio: "DeepSeek LLM × este livro", cada número nosso recalculado do repositório ---
+
+def _results(name: str) -> list[dict]:
+    path = ROOT / "results" / f"{name}.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _power_of_ten(x: float) -> str:
+    """10¹¹ ou 3,16×10¹² — como a tabela do prefácio escreve os orçamentos."""
+    from helpers.presentation.plots import fmt
+
+    text = fmt(x, ".3g")
+    return text[2:] if text.startswith("1×") else text
+
+
+def _comparison_rows() -> dict[str, str]:
+    text = (ROOT / "book" / "prefacio.md").read_text(encoding="utf-8")
+    section = text.split("## DeepSeek LLM × este livro", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] and not set(cells[0]) <= set(":- "):
+            rows[cells[0]] = cells[2]  # a coluna "este livro"
+    return rows
+
+
+def test_preface_comparison_table_matches_the_repository():
+    from helpers.presentation.plots import fmt, format_si
+
+    rows = _comparison_rows()
+    hyper, iso, pred, quality = (_results(n) for n in
+                                 ("cap07_hiperparametros", "cap08_isoflop", "cap09_previsao", "cap10_qualidade"))
+    scaling = hyper + iso + pred
+
+    def budgets(runs):
+        return sorted({r["train"]["budget_flops"] for r in runs})
+
+    expected = {
+        "orçamentos das leis de hiperparâmetros": [
+            f"{len(budgets(hyper))} orçamentos", f"de {_power_of_ten(budgets(hyper)[0])} a {_power_of_ten(budgets(hyper)[-1])} FLOPs"],
+        "orçamentos IsoFLOP": [
+            f"{len(budgets(iso))} orçamentos", f"de {_power_of_ten(budgets(iso)[0])} a {_power_of_ten(budgets(iso)[-1])} FLOPs"],
+        "previsão da perda": [
+            f"{len(pred)} treino de {_power_of_ten(budgets(pred)[0])} FLOPs",
+            f"{fmt(budgets(pred)[0] / budgets(iso)[-1], '.0f')}× o maior orçamento ajustado"],
+        "tamanho dos modelos": [
+            f"de {format_si(min(r['flops_per_token']['M'] for r in iso))} a "
+            f"{format_si(max(r['flops_per_token']['M'] for r in iso))} FLOPs por *token*",
+            f"de {fmt(min(r['parameters']['non_embedding'] for r in iso), ',.0f')} a "
+            f"{fmt(max(r['parameters']['non_embedding'] for r in iso), ',.0f')} parâmetros"],
+        "dados de treino": [
+            f"{format_si(next(iter({r['data']['train_bytes'] for r in scaling})))} de bytes",
+            f"até {format_si(max(r['tokens'] for r in scaling))} de *tokens* por treino"],
+        "conjunto de validação": [
+            f"{fmt(next(iter({r['train']['eval_tokens'] for r in scaling})), ',.0f')} *tokens* (bytes)",
+            f"{format_si(next(iter({r['data']['val_bytes'] for r in scaling})))} de bytes separados",
+            f"({fmt(next(iter({r['train']['corpus']['validation_fraction'] for r in scaling})), '.0%')} dos documentos)"],
+        "tokenizador": [
+            "bytes: {} símbolos".format(*{r["data"]["tokenizer"]["vocab_size"] for r in scaling}),
+            "BPE local de {} *tokens* só no cap. 5".format(*{fmt(r["data"]["tokenizer"]["vocab_size"], ",.0f") for r in
+                                                           _results("cap05_agendas") if r["data"]["tokenizer"]["kind"] == "bpe"})],
+        "contexto": [
+            "{} *tokens*".format(*{r["train"]["seq_len"] for r in scaling}),
+            "de {} a {} no estudo de contexto".format(min(r["train"]["seq_len"] for r in _results("cap06_contexto")),
+                                                    max(r["train"]["seq_len"] for r in _results("cap06_contexto")))],
+        "treinos por estudo": [
+            f"{len(hyper)} (hiperparâmetros)", f"{len(iso)} (IsoFLOP)", f"{len(pred)} (previsão)",
+            f"{len(quality)} (qualidade dos dados)"],
+    }
+    # cada varredura citada tem um único valor onde a tabela dá um só (corpus, validação, tokenizador)
+    for key in ("train_bytes", "val_bytes"):
+        assert len({r["data"][key] for r in scaling}) == 1, key
+    assert len({r["train"]["eval_tokens"] for r in scaling}) == 1
+    missing = [f"{row}: {want!r} (a linha diz: {rows.get(row)!r})"
+               for row, wants in expected.items() for want in wants if want not in rows.get(row, "")]
+    assert not missing, "o prefácio não bate com results/:\n" + "\n".join(missing)
+    # o hardware: CPU nos capítulos 7–9, a GPU registrada em cada treino do capítulo 10
+    assert {r["device"] for r in scaling} == {"cpu"} and "CPU de 2 núcleos" in rows["hardware"]
+    gpus = {r["device"] for r in quality}
+    assert len(gpus) == 1 and "H100" in next(iter(gpus)) and "H100" in rows["hardware"]
+    # "de três a dez ordens de grandeza menores": a razão entre os orçamentos publicados e os nossos
+    published = (1e17, 3e20)  # DeepSeek LLM §3.1 (10¹⁷ a 2×10¹⁹) e §3.2 (10¹⁷ a 3×10²⁰)
+    ours = budgets(scaling)
+    lo, hi = math.log10(published[0] / max(ours)), math.log10(published[1] / min(ours))
+    assert 3 <= lo < 4 and 9 < hi <= 10, (lo, hi)

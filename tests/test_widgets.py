@@ -1,4 +1,4 @@
-"""Os exploradores: as contas (contra as leis publicadas) e o HTML estático num Chromium de verdade."""
+"""Os exploradores: as contas (contra as leis publicadas) e o HTML estático num Chromium de verdade (Playwright)."""
 
 import math
 
@@ -7,8 +7,6 @@ import pytest
 from helpers.laws import deepseek
 from helpers.presentation import widgets
 from helpers.presentation.widgets import PowerLaw, allocation
-
-from browser import Browser, chromium_path
 
 
 def test_allocation_with_deepseek_exponent_is_deepseek_law_everywhere():
@@ -61,67 +59,65 @@ def test_number_format(value, text):
     assert widgets._fmt(value) == text
 
 
-# --- o HTML estático, arrastado num navegador sem tela --------------------------------
+# --- o HTML estático, arrastado num navegador sem tela (fixtures browser e page: conftest.py) ---
 
-@pytest.fixture(scope="module")
-def browser():
-    path = chromium_path()
-    if path is None:
-        pytest.fail("Chromium não encontrado: o make test o instala (pacote 'chromium' do Debian).")
-    b = Browser(path)
-    yield b
-    b.close()
-
-
-def _page(tmp_path, body: str):
-    page = tmp_path / "widgets.html"
-    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>",
+def _open(page, tmp_path, body: str) -> None:
+    path = tmp_path / "widgets.html"
+    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>",
                     encoding="utf-8")
-    return page.as_uri()
+    page.goto(path.as_uri())
 
 
-def _slider_geometry(browser, root: str, role: str):
-    return browser.eval(
-        f"(() => {{ const r = document.getElementById('{root}').querySelector('[data-role=\"{role}\"]')"
-        ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")
+def _slider_box(page, root: str, role: str) -> tuple[float, float, float, float]:
+    box = page.locator(f'#{root} [data-role="{role}"]').bounding_box()
+    return box["x"], box["y"], box["width"], box["height"]
 
 
-def test_static_explorer_follows_a_drag(browser, tmp_path):
+def drag(page, x0: float, y0: float, x1: float, y1: float, steps: int = 8) -> None:
+    """Pressiona o botão em (x0, y0), arrasta até (x1, y1) e solta — como uma pessoa."""
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=steps)
+    page.mouse.up()
+
+
+def test_static_explorer_follows_a_drag(page, tmp_path):
     html = widgets.quality_explorer_html(element_id="q1", initial_budget=1e21)
-    browser.open(_page(tmp_path, html))
+    _open(page, tmp_path, html)
     read = ("(() => { const r = document.getElementById('q1'); const o = {a: +r.dataset.a, c: +r.dataset.c};"
             " r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key] = +e.dataset.value); return o; })()")
-    before = browser.eval(read)
+    before = page.evaluate(read)
     assert before["a"] == pytest.approx(deepseek.TABLE4[3].a)
     assert before["M"] == pytest.approx(allocation(before["a"], before["c"])["M"], rel=1e-9)
     # arrasta o controle de a do meio para perto da ponta direita
-    x, y, w, h = _slider_geometry(browser, "q1", "a")
-    browser.drag(x + w / 2, y + h / 2, x + 0.9 * w, y + h / 2)
-    after = browser.eval(read)
+    x, y, w, h = _slider_box(page, "q1", "a")
+    drag(page, x + w / 2, y + h / 2, x + 0.9 * w, y + h / 2)
+    after = page.evaluate(read)
     assert after["a"] > before["a"] + 0.1
     expected = allocation(after["a"], after["c"])
     for key in ("M", "D", "N", "tokens_per_param", "b"):
         assert after[key] == pytest.approx(expected[key], rel=1e-9), key
     assert after["M"] > before["M"]  # 1e21 está acima do ponto fixo: a maior => modelo maior
     # e o orçamento, arrastado para a esquerda
-    x, y, w, h = _slider_geometry(browser, "q1", "logc")
-    browser.drag(x + w * (21 - 17) / 8, y + h / 2, x + 0.05 * w, y + h / 2)
-    moved = browser.eval(read)
+    x, y, w, h = _slider_box(page, "q1", "logc")
+    drag(page, x + w * (21 - 17) / 8, y + h / 2, x + 0.05 * w, y + h / 2)
+    moved = page.evaluate(read)
     assert moved["c"] < 1e18
     assert moved["D"] == pytest.approx(allocation(moved["a"], moved["c"])["D"], rel=1e-9)
-    assert browser.eval("document.getElementById('q1').querySelector('svg').innerHTML.length") > 500
+    assert page.evaluate("document.getElementById('q1').querySelector('svg').innerHTML.length") > 500
+    assert not page.js_errors and not page.blocked
 
 
-def test_static_calculator_follows_a_drag(browser, tmp_path):
+def test_static_calculator_follows_a_drag(page, tmp_path):
     book = {"lr": PowerLaw(0.5, -0.1), "M": PowerLaw(0.02, 0.55)}
     html = widgets.allocation_calculator_html(book, element_id="c1", initial_budget=1e20)
-    browser.open(_page(tmp_path, html))
+    _open(page, tmp_path, html)
     read = ("(() => { const r = document.getElementById('c1'); const o = {c: +r.dataset.c};"
             " r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key + ':' + e.dataset.src] = e.dataset.value);"
             " return o; })()")
-    x, y, w, h = _slider_geometry(browser, "c1", "logc")
-    browser.drag(x + w * (20 - 17) / 8, y + h / 2, x + 0.8 * w, y + h / 2)
-    out = browser.eval(read)
+    x, y, w, h = _slider_box(page, "c1", "logc")
+    drag(page, x + w * (20 - 17) / 8, y + h / 2, x + 0.8 * w, y + h / 2)
+    out = page.evaluate(read)
     c = out["c"]
     assert c > 1e22
     assert float(out["lr:ds"]) == pytest.approx(deepseek.eta_opt(c), rel=1e-9)
@@ -130,19 +126,20 @@ def test_static_calculator_follows_a_drag(browser, tmp_path):
     assert float(out["lr:book"]) == pytest.approx(book["lr"](c), rel=1e-9)
     assert float(out["M:book"]) == pytest.approx(book["M"](c), rel=1e-9)
     assert out["batch:book"] == ""  # lei que o livro não ajustou: nada inventado
+    assert not page.js_errors
 
 
-def test_static_calculator_model_times_tokens_mode(browser, tmp_path):
+def test_static_calculator_model_times_tokens_mode(page, tmp_path):
     html = widgets.allocation_calculator_html(element_id="c2")
-    browser.open(_page(tmp_path, html))
+    _open(page, tmp_path, html)
     # escolhe o modo "modelo M × tokens D" no seletor, como um leitor faria
-    browser.eval("(() => { const s = document.getElementById('c2').querySelector('[data-role=\"mode\"]');"
-                 " s.value = 'MD'; s.dispatchEvent(new Event('change')); })()")
-    x, y, w, h = _slider_geometry(browser, "c2", "logd")
-    browser.drag(x + w * (12.3 - 6) / 8, y + h / 2, x + 0.25 * w, y + h / 2)
-    out = browser.eval("(() => { const r = document.getElementById('c2'); const o = {c: +r.dataset.c, m: +r.dataset.m,"
-                       " d: +r.dataset.d}; r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key + ':' +"
-                       " e.dataset.src] = e.dataset.value); return o; })()")
+    page.locator('#c2 [data-role="mode"]').select_option("MD")
+    x, y, w, h = _slider_box(page, "c2", "logd")
+    drag(page, x + w * (12.3 - 6) / 8, y + h / 2, x + 0.25 * w, y + h / 2)
+    out = page.evaluate("(() => { const r = document.getElementById('c2'); const o = {c: +r.dataset.c, m: +r.dataset.m,"
+                        " d: +r.dataset.d}; r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key + ':' +"
+                        " e.dataset.src] = e.dataset.value); return o; })()")
     assert out["d"] < 1e10  # o controle de D foi arrastado para a esquerda
     assert out["c"] == pytest.approx(out["m"] * out["d"], rel=1e-12)
     assert float(out["M:ds"]) == pytest.approx(deepseek.m_opt(out["c"]), rel=1e-9)
+    assert not page.js_errors
