@@ -196,7 +196,8 @@ _INSPECT = r"""async () => {
   // saídas soltas de matplotlib sob as figuras
   const stray = [...main.querySelectorAll('.cell_output pre, .output pre')].map(e => e.textContent.trim())
     .filter(t => /^(\[?<matplotlib\.|Text\(|<Figure size|\[<matplotlib|Line2D\(|<BarContainer|<matplotlib)/.test(t));
-  return {broken, raw, nMath: mathSpans.length, nRendered: mathSpans.length - unrendered.length,
+  const shown = imgs.map(i => ({src: i.getAttribute('src'), shown: i.getBoundingClientRect().width, natural: i.naturalWidth}));
+  return {broken, raw, nMath: mathSpans.length, shown, nRendered: mathSpans.length - unrendered.length,
           unrendered: unrendered.slice(0, 5).map(m => m.textContent.slice(0, 80)),
           mathErrors: main.querySelectorAll('.merror').length + (main.textContent.includes('Math Processing Error') ? 1 : 0),
           nImages: imgs.length, unnumbered, numbers, stray};
@@ -254,6 +255,55 @@ def test_every_chapter_page_has_no_broken_image_and_a_screenshot(rendered_chapte
     for info in rendered_chapters.values():
         shot = Path(info["screenshot"])
         assert shot.exists() and shot.stat().st_size > 20_000, shot
+
+
+_SVG_TEXT = re.compile(r"<!-- (.*?) -->\s*<g transform=\"[^\"]*?scale\(([0-9.]+) -[0-9.]+\)\"", re.DOTALL)
+_SVG_VIEWBOX = re.compile(r'viewBox="0 0 ([0-9.]+) ([0-9.]+)"')
+
+
+def svg_font_sizes(svg: str) -> list[tuple[str, float]]:
+    """``(texto, tamanho em pt)`` de cada texto de uma figura SVG do matplotlib (texto como curvas).
+
+    O matplotlib escreve um comentário com o texto e, logo depois, um grupo
+    ``scale(s -s)``: o tamanho da letra é ``100·s`` pt, nas unidades do ``viewBox`` (pt).
+    """
+    return [(m.group(1), 100 * float(m.group(2))) for m in _SVG_TEXT.finditer(svg)]
+
+
+def test_svg_font_size_reader():
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers.presentation import plots
+
+    fig, ax = plots.new_figure()
+    ax.set_xlabel("perda total")
+    ax.annotate("pequeno", (0.5, 0.5), fontsize=6)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    sizes = dict(svg_font_sizes(buf.getvalue()))
+    assert sizes["perda total"] == pytest.approx(11) and sizes["pequeno"] == pytest.approx(6)
+
+
+def test_figures_are_svg_and_legible_at_the_page_width(rendered_chapters, built_book):
+    """Cada figura é SVG e, na largura em que o navegador a mostra, nenhuma letra tem menos de 9 pt."""
+    problems = []
+    for name, info in rendered_chapters.items():
+        page_dir = (built_book / name).parent
+        for img in info["shown"]:
+            if not img["src"].endswith(".svg"):
+                problems.append(f"{name}: figura que não é SVG: {img['src']}")
+                continue
+            svg = (page_dir / img["src"]).read_text(encoding="utf-8")
+            width_pt = float(_SVG_VIEWBOX.search(svg).group(1))
+            factor = img["shown"] / (width_pt * 4 / 3)  # pt do SVG -> pt na tela (1 pt = 4/3 px)
+            small = sorted({(round(size * factor, 1), text[:30]) for text, size in svg_font_sizes(svg)
+                            if size * factor < 9.0 - 1e-6})
+            if small:
+                problems.append(f"{name}: {img['src']} (mostrada a {factor:.0%}): {small[:4]}")
+    assert not problems, f"{len(problems)} figuras com letras pequenas demais:\n" + "\n".join(problems)
 
 
 @pytest.mark.xfail(strict=False, reason="alvo dos notebooks: as figuras ainda saem das células de código, sem "

@@ -166,6 +166,15 @@ def test_figures_stay_legible_at_page_width(ncols, nrows):
     plt.close(fig)
 
 
+def test_requested_width_is_capped_at_a_legible_size():
+    fig, _ = plots.new_figure(2, width=9.0, height=4.2)
+    assert fig.get_figwidth() == plots.MULTI_WIDTH_IN and fig.get_figheight() == 4.2
+    assert plots.displayed_scale(fig) * 10.5 >= plots.MIN_READABLE_PT
+    plt.close(fig)
+    with pytest.raises(ValueError, match="ncols e nrows"):
+        plots.new_figure(0)
+
+
 def test_glue_figure_glues_and_closes(monkeypatch):
     import myst_nb
 

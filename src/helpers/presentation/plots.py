@@ -242,7 +242,8 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, he
     """Cria uma figura no estilo do livro; devolve ``(fig, axes)``.
 
     Uma figura simples tem a largura do texto (7 pol.); uma de vários painéis, 8 pol. de largura
-    e mais altura por linha. Mais de dois painéis lado a lado ficam estreitos: prefira
+    e mais altura por linha. ``width`` acima de 8 pol. é limitado a 8 (mais larga, as letras
+    ficariam ilegíveis na página). Mais de dois painéis lado a lado ficam estreitos: prefira
     ``new_figure(2, 2)`` a ``new_figure(4)``.
     """
     use_book_style()
@@ -250,6 +251,9 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, he
         raise ValueError(f"ncols e nrows devem ser ≥ 1; recebi ncols={ncols!r}, nrows={nrows!r}.")
     single = ncols == 1 and nrows == 1
     w = width if width is not None else SINGLE_WIDTH_IN if ncols == 1 else MULTI_WIDTH_IN
+    # Mais larga que 8 pol., o navegador a encolheria tanto que as letras ficariam com menos
+    # de 9 pt: a largura pedida é limitada (a altura não).
+    w = min(w, MULTI_WIDTH_IN)
     h = height if height is not None else 4.2 if single else (4.0 if nrows == 1 else 3.6 * nrows)
     return plt.subplots(nrows, ncols, figsize=(w, h), squeeze=True)
 
@@ -424,26 +428,26 @@ def plot_hyper_grid(ax, lrs, batches, losses, *, near=None, best=None, cmap: str
     lrs, batches, losses = (np.asarray(v, dtype=float) for v in (lrs, batches, losses))
     ok = np.isfinite(losses)
     lo = float(np.nanmin(losses))
-    sc = ax.scatter(lrs[ok], batches[ok], c=losses[ok], cmap=cmap, vmin=lo, vmax=lo * vmax_factor, s=260,
+    sc = ax.scatter(lrs[ok], batches[ok], c=losses[ok], cmap=cmap, vmin=lo, vmax=lo * vmax_factor, s=420,
                     marker="s", edgecolors="none")
     for x, y, v in zip(lrs[ok], batches[ok], losses[ok]):
-        ax.annotate(fmt(v, ".2f"), (x, y), ha="center", va="center", fontsize=6,
+        ax.annotate(fmt(v, ".2f"), (x, y), ha="center", va="center", fontsize=8,
                     color="white" if v < lo * (1 + 0.45 * (vmax_factor - 1)) else "black")
     if (~ok).any():
         ax.scatter(lrs[~ok], batches[~ok], marker="x", color=COLORS["vermelho"], s=50, label="divergiu")
     if near is not None:
         near = np.asarray(near, dtype=bool)
-        ax.scatter(lrs[near], batches[near], s=400, marker="s", facecolors="none", edgecolors="black",
+        ax.scatter(lrs[near], batches[near], s=620, marker="s", facecolors="none", edgecolors="black",
                    linewidths=1.1, label="quase ótimo")
     if best is not None:
         best = np.asarray(best, dtype=bool)
-        ax.scatter(lrs[best], batches[best], s=330, marker="s", facecolors="none", edgecolors=COLORS["vermelho"],
+        ax.scatter(lrs[best], batches[best], s=520, marker="s", facecolors="none", edgecolors=COLORS["vermelho"],
                    linewidths=2.2, label="melhor")
     ax.set(xscale="log", yscale="log", xlabel="taxa de aprendizado máxima", ylabel="lote (tokens por passo)")
     ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
     ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
-    ax.set_xticks(np.unique(lrs), [fmt(v, ".2g") for v in np.unique(lrs)], fontsize=7)
-    ax.set_yticks(np.unique(batches), [fmt(v, ",.0f") for v in np.unique(batches)], fontsize=7)
+    ax.set_xticks(np.unique(lrs), [fmt(v, ".2g") for v in np.unique(lrs)], fontsize=9, rotation=45)
+    ax.set_yticks(np.unique(batches), [fmt(v, ",.0f") for v in np.unique(batches)], fontsize=9)
     ax.margins(0.08)
     ax.grid(False)
     if colorbar:
@@ -475,7 +479,7 @@ def plot_isoflop(ax, budgets, scales, losses, profiles, *, xlabel: str = "M (FLO
                     label=label + " (sem mínimo interior)")
     ax.set(xscale="log", xlabel=xlabel, ylabel="bits por byte (validação)")
     if legend:
-        ax.legend(fontsize=8)
+        ax.legend()
     return ax
 
 
