@@ -69,10 +69,17 @@ def built_book(tmp_path_factory) -> Path:
 
     Os testes que o usam ficam no grupo ``livro`` do pytest-xdist (um processo só); a trava de
     arquivo garante, mesmo assim, que dois processos nunca o construam duas vezes: o segundo
-    espera e reaproveita a build (ou a falha) do primeiro.
+    espera e reaproveita a build (ou a falha) do primeiro. Com ``LEIS_DE_ESCALA_LIVRO`` apontando
+    para uma build pronta (``_build/html`` do ``make book``), os testes a usam sem construir de
+    novo — mas aí os avisos daquela build não são conferidos.
     """
     from filelock import FileLock
 
+    reuse = os.environ.get("LEIS_DE_ESCALA_LIVRO")
+    if reuse:  # uma build já feita (ex.: LEIS_DE_ESCALA_LIVRO=_build/html depois do make book)
+        html = Path(reuse).resolve()
+        assert (html / "index.html").exists(), f"LEIS_DE_ESCALA_LIVRO={reuse!r} não tem index.html"
+        return html
     out = _shared_tmp(tmp_path_factory) / "livro"
     status = out / "build.json"
     with FileLock(str(out) + ".lock"):
