@@ -163,6 +163,9 @@ def test_depth_section_against_the_raw_records():
     assert n["prof_a_pior"] == f"({worst[0]}, {worst[1]})"
     assert n["atencao_d16"] == f"{100 * 12 * 16 * 128 / (72 * 16**2 + 12 * 16 * 128):.0f}"
     assert n["prof_treinos"] == len(recs)
+    # a prosa diz "vezes mais FLOPs por segundo" e "vezes mais tokens": as razões têm de passar de 1
+    for key in ("prof_a_vazao", "prof_b_vazao", "prof_a_tokens", "prof_b_tokens"):
+        assert float(n[key].replace(",", ".")) > 1, key
 
 
 def test_figures_are_drawn():
@@ -174,3 +177,23 @@ def test_figures_are_drawn():
         assert len(fig.axes) >= 2 or fig is figs[1]
         assert all(ax.get_ylabel() for ax in fig.axes)
         matplotlib.pyplot.close(fig)
+
+
+def test_device_text_follows_the_measured_memory():
+    with_mask = B.bench_section({"cpu": _bench()}, flash_accepts_mask=True)
+    assert "paga a criação, a conversão e a leitura da máscara" in with_mask.data["texts"]["cpu_texto"]
+    # um benchmark do kernel sem máscara (memória igual à do SDPA, tempo igual) e com a variante math
+    bench = _bench()
+    for r in bench["kernels"]:
+        if r["variant"] == "gqa":
+            r["peak_bytes"], r["time_s"] = 1000 * r["seq_len"], 1e-3 * r["seq_len"] / 128
+    bench["kernels"] += [dict(r, variant="gqa_math", time_s=4 * r["time_s"]) for r in bench["kernels"]
+                         if r["variant"] == "sdpa_gqa"]
+    sec = B.bench_section({"cpu": bench}, flash_accepts_mask=True)
+    assert sec.numbers["cpu_mascara"] == "ausente"
+    assert sec.numbers["cpu_faixa"].startswith("empata")
+    assert sec.numbers["cpu_faixa_math"] == "de 4 a 4 vezes mais lento"
+    text = sec.data["texts"]["cpu_texto"]
+    assert "sem máscara explícita" in text and "`\"math\"`" in text and "paga a criação" not in text
+    assert "math (ms)" in sec.tables["kernels_cpu"]
+    assert B.device_text("gpu", sec.numbers).startswith("Não há medição")

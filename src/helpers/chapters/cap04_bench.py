@@ -47,6 +47,7 @@ __all__ = [
     "ratio_phrase",
     "decode_speed_phrase",
     "mask_story",
+    "device_text",
     "cache_section",
     "kernel_check",
     "tiny_cache_check",
@@ -97,7 +98,11 @@ DEVICE_LABEL = {"gpu": "GPU", "cpu": "CPU"}
 #: Os caminhos medidos por ``benchmarks/atencao.py``: o *kernel* do livro, o SDPA do
 #: PyTorch com ``enable_gqa`` e ``repeat_kv`` + SDPA.
 BENCH_VARIANTS = ("gqa", "sdpa_gqa", "repeat_sdpa")
-VARIANT_LABEL = {"gqa": "kernel do livro", "sdpa_gqa": "SDPA(enable_gqa)", "repeat_sdpa": "repeat_kv + SDPA"}
+#: Variantes que uma medição pode trazer a mais (``gqa_math``: o *kernel* no *backend* ``"math"``).
+EXTRA_VARIANTS = ("gqa_math",)
+KERNEL_MODES = ("fwd", "fwd+bwd", "decode")
+VARIANT_LABEL = {"gqa": "kernel do livro", "sdpa_gqa": "SDPA(enable_gqa)", "repeat_sdpa": "repeat_kv + SDPA",
+                 "gqa_math": "kernel do livro (math)"}
 _DTYPE_BYTES = {"torch.float32": 4, "torch.float64": 8, "torch.bfloat16": 2, "torch.float16": 2}
 #: Duas medições de tempo a menos de 10% uma da outra "empatam": os benchmarks guardam uma
 #: mediana por célula, sem a dispersão, e numa máquina compartilhada 10% é o ruído típico.
@@ -140,8 +145,8 @@ def kernel_table(payload: dict, *, mode: str = "fwd") -> list[dict]:
     máscara), ``kv_bytes`` (K e V sem repetição) e ``repeat_extra_bytes`` (memória a mais de
     ``repeat_kv`` + SDPA sobre o SDPA).
     """
-    if mode not in ("fwd", "fwd+bwd"):
-        raise ValueError(f"mode deve ser 'fwd' ou 'fwd+bwd'; recebi {mode!r}.")
+    if mode not in KERNEL_MODES:
+        raise ValueError(f"mode deve ser um de {list(KERNEL_MODES)}; recebi {mode!r}.")
     meta = payload["metadata"]
     nbytes = _dtype_bytes(meta)
     cells: dict[tuple[int, int], dict[str, dict]] = {}
@@ -155,8 +160,8 @@ def kernel_table(payload: dict, *, mode: str = "fwd") -> list[dict]:
         missing = [v for v in BENCH_VARIANTS if v not in by_variant]
         if missing:
             raise ValueError(f"S = {s}, G = {g}: faltam as variantes {missing} (esperadas {list(BENCH_VARIANTS)}).")
-        t = {v: by_variant[v]["time_s"] for v in BENCH_VARIANTS}
-        m = {v: by_variant[v]["peak_bytes"] for v in BENCH_VARIANTS}
+        t = {v: r["time_s"] for v, r in by_variant.items()}  # as três de BENCH_VARIANTS e as extras
+        m = {v: r["peak_bytes"] for v, r in by_variant.items()}
         kv = by_variant["gqa"]["kv_heads"]
         rows.append({
             "seq_len": s, "group": g, "kv_heads": kv, "time_s": t, "peak_bytes": m,
@@ -358,11 +363,15 @@ def cpu_flash_accepts_mask() -> bool:
 # --- as medições de benchmarks/atencao.py ----------------------------------------------
 
 def _kernel_markdown(key: str, payload: dict, rows: list[dict]) -> str:
-    body = [[r["seq_len"], r["group"], r["kv_heads"], *[fmt(1e3 * r["time_s"][v], ".3g") for v in BENCH_VARIANTS],
-             fmt(r["slowdown"], ".1f") + "×", *[format_bytes(r["peak_bytes"][v]) for v in BENCH_VARIANTS]] for r in rows]
+    extra = [v for v in EXTRA_VARIANTS if all(v in r["time_s"] for r in rows)]
+    body = [[r["seq_len"], r["group"], r["kv_heads"],
+             *[fmt(1e3 * r["time_s"][v], ".3g") for v in (*BENCH_VARIANTS, *extra)], fmt(r["slowdown"], ".1f") + "×",
+             *[format_bytes(r["peak_bytes"][v]) for v in (*BENCH_VARIANTS, *extra)]] for r in rows]
+    names = {"gqa": "kernel", "sdpa_gqa": "SDPA", "repeat_sdpa": "repeat", "gqa_math": "math"}
+    variants = (*BENCH_VARIANTS, *extra)
     return (f"**{DEVICE_LABEL[key]}** ({payload['metadata']['device_name']}), só a ida:\n\n"
-            + markdown_table(["S", "G", "H_kv", "kernel (ms)", "SDPA (ms)", "repeat (ms)", "kernel ÷ SDPA",
-                              "pico kernel", "pico SDPA", "pico repeat"], body))
+            + markdown_table(["S", "G", "H_kv", *[f"{names[v]} (ms)" for v in variants], "kernel ÷ SDPA",
+                              *[f"pico {names[v]}" for v in variants]], body))
 
 
 _VERSION_TEXT = {
@@ -376,7 +385,7 @@ def _device_numbers(key: str, payload: dict | None) -> dict[str, str]:
     """Os números do texto para um dispositivo (``"—"`` se a medição não existe)."""
     names = ("t_kernel", "t_sdpa", "razao", "pico_kernel", "pico_sdpa", "razao_min", "razao_max", "mascara_bytes",
              "S_max", "G_max", "repeat_extra", "repeat_vezes", "G_meio", "faixa", "razao_g1", "g1_veredito",
-             "dup_kernel", "dup_sdpa", "mascara", "dtype_bytes", "versao")
+             "dup_kernel", "dup_sdpa", "mascara", "dtype_bytes", "versao", "faixa_math")
     if payload is None:
         return {f"{key}_{n}": "—" for n in names}
     rows = kernel_table(payload)
@@ -402,6 +411,8 @@ def _device_numbers(key: str, payload: dict | None) -> dict[str, str]:
         "dup_kernel": "—", "dup_sdpa": "—",
         "versao": _VERSION_TEXT[mask_story(mask_med, nbytes)],
     }
+    math_ratio = [r["time_s"]["gqa_math"] / r["time_s"]["sdpa_gqa"] for r in rows if "gqa_math" in r["time_s"]]
+    out["faixa_math"] = ratio_phrase(min(math_ratio), max(math_ratio)) if len(math_ratio) == len(rows) else "—"
     if len(seqs) > 1:  # quanto a memória cresce quando S dobra, no maior grupo
         prev = cell[(seqs[-2], g_max)]
         out["dup_kernel"] = fmt(top["peak_bytes"]["gqa"] / prev["peak_bytes"]["gqa"], ".2g")
@@ -507,4 +518,64 @@ def bench_section(bench: dict[str, dict] | None = None, *, flash_accepts_mask: b
     numbers["dec_novos"] = str(any_d["new_tokens"]) if any_d else "—"
     tables["tabela1"], t1 = _table1_numbers()
     numbers.update(t1)
-    return Section(tables, numbers, {"kernels": kernels, "bench": bench})
+    texts = {f"{key}_texto": device_text(key, numbers) for key in BENCHMARK_FILES}
+    return Section(tables, numbers, {"kernels": kernels, "bench": bench, "texts": texts})
+
+
+# --- os parágrafos que dependem do que foi medido -----------------------------------------
+
+_GPU_MASK = (
+    "Em toda a grade, o *kernel* medido é {faixa} que o SDPA. O motivo é a máscara explícita. Sem máscara "
+    "(`is_causal=True`), o PyTorch usa na GPU um *kernel* no estilo do FlashAttention, que percorre $QK^\\top$ em "
+    "blocos que cabem na memória rápida do chip, aplica o softmax por partes e nunca escreve a matriz $S \\times T$ "
+    "na memória principal — o custo que importa numa GPU é o tráfego de memória, não os FLOPs. Esse *kernel* não "
+    "aceita uma máscara arbitrária; com uma, o PyTorch cai num *kernel* \"eficiente em memória\" que recebe a "
+    "máscara como um tensor de viés somado às pontuações, materializado no tipo da entrada. A memória a mais do "
+    "*kernel* medido sobre o SDPA é, na mediana da tabela, {mascara_bytes} bytes por elemento da máscara "
+    "$[G\\cdot S, T]$ — 1 byte do booleano mais {dtype_bytes} da sua cópia no tipo da entrada. Ela cresce com "
+    "$G\\cdot S^2$: de $S/2$ para $S$ no maior grupo, a memória do *kernel* medido cresce {dup_kernel} vezes, e a "
+    "do SDPA, {dup_sdpa}. Com $G = 1$ (MHA), em que não há agrupamento nenhum, o *kernel* medido {g1_veredito} "
+    "({razao_g1} vezes o tempo do SDPA): o culpado é a máscara, não o agrupamento."
+)
+_CPU_MASK = (
+    "Em toda a grade, o *kernel* medido fica {faixa} do SDPA — {contraste}. A implementação \"flash\" da CPU no "
+    "PyTorch {flash} (`cap04_bench.cpu_flash_accepts_mask` confere, restringindo o SDPA a ela com `sdpa_kernel`), "
+    "então os dois caminhos podem usar o mesmo algoritmo em blocos, e o *kernel* paga a criação, a conversão e a "
+    "leitura da máscara: {mascara_bytes} bytes por elemento (1 do booleano, {dtype_bytes} da cópia no tipo da "
+    "entrada). Esse custo cresce com $G\\cdot S^2$ — de $S/2$ para $S$ no maior grupo, a memória do *kernel* "
+    "cresce {dup_kernel} vezes, e a do SDPA, {dup_sdpa} —, e a penalidade com ele."
+)
+_NO_MASK = (
+    "Em toda a grade, o *kernel* medido {faixa} do SDPA com `enable_gqa`, e a memória a mais sobre ele é de "
+    "{mascara_bytes} bytes por elemento de uma máscara $[G\\cdot S, T]$: é a mesma chamada do PyTorch, com "
+    "`is_causal=True` e sem máscara explícita, e o agrupamento não custa nada."
+)
+_OTHER = (
+    "Em toda a grade, o *kernel* medido fica {faixa} do SDPA, com {mascara_bytes} bytes a mais por elemento de uma "
+    "máscara $[G\\cdot S, T]$ — nem a máscara inteira ({mask_full} bytes) nem nada."
+)
+_MATH = (
+    " O *backend* `\"math\"`, medido à parte, fica {faixa_math} do SDPA: ele escreve as pontuações "
+    "$[G\\cdot S, T]$ inteiras na memória, o que o SDPA evita."
+)
+
+
+def device_text(key: str, numbers: dict) -> str:
+    """O parágrafo (MyST) que explica a medição de um dispositivo, escolhido pelo que a memória a
+    mais do *kernel* mostra (:func:`mask_story`): máscara materializada, ausente ou outra coisa.
+    ``numbers`` são os de :func:`bench_section`."""
+    story = numbers.get(f"{key}_mascara", "—")
+    if story == "—":
+        return f"Não há medição de {DEVICE_LABEL[key]} em `results/`."
+    n = {k[len(key) + 1:]: v for k, v in numbers.items() if k.startswith(f"{key}_")}
+    n.update(contraste=numbers.get("cpu_contraste", "—"), flash=numbers.get("cpu_flash_mascara", "—"),
+             mask_full=fmt(1 + int(n["dtype_bytes"]), "g"))
+    if story == "materializada":
+        text = (_GPU_MASK if key == "gpu" else _CPU_MASK).format(**n)
+    elif story == "ausente":
+        text = _NO_MASK.format(**n)
+    else:
+        text = _OTHER.format(**n)
+    if n.get("faixa_math", "—") != "—":
+        text += _MATH.format(**n)
+    return text
