@@ -145,6 +145,17 @@ class CurveExtrapolation:
         return float(self.predicted / measured - 1)
 
 
+def _check_extrapolation(tokens, losses, target_tokens, n_fit):
+    """Valida os argumentos de :func:`extrapolate_learning_curve`; devolve ``(t, l, n_fit)``."""
+    t, l = _validate_curve(tokens, losses, min_points=4)
+    n_fit = t.size if n_fit is None else n_fit
+    if isinstance(n_fit, bool) or not isinstance(n_fit, (int, np.integer)) or not 4 <= n_fit <= t.size:
+        raise ValueError(f"n_fit deve ser um inteiro em [4, {t.size}]; recebi {n_fit!r}.")
+    if not (np.isfinite(target_tokens) and target_tokens > 0):
+        raise ValueError(f"target_tokens deve ser finito e > 0; recebi {target_tokens!r}.")
+    return t, l, n_fit
+
+
 def extrapolate_learning_curve(tokens, losses, target_tokens: float, *, n_fit: int | None = None,
                                max_alpha: float = 3.0) -> CurveExtrapolation:
     """Ajusta ``L = E + k·t^(-α)`` nos primeiros ``n_fit`` pontos e prevê a perda em ``target_tokens``.
@@ -153,12 +164,7 @@ def extrapolate_learning_curve(tokens, losses, target_tokens: float, *, n_fit: i
     (padrão: todos). ``target_tokens`` pode estar antes do fim dos pontos usados
     (interpolação), mas o uso típico é além deles.
     """
-    t, l = _validate_curve(tokens, losses, min_points=4)
-    n_fit = t.size if n_fit is None else n_fit
-    if isinstance(n_fit, bool) or not isinstance(n_fit, (int, np.integer)) or not 4 <= n_fit <= t.size:
-        raise ValueError(f"n_fit deve ser um inteiro em [4, {t.size}]; recebi {n_fit!r}.")
-    if not (np.isfinite(target_tokens) and target_tokens > 0):
-        raise ValueError(f"target_tokens deve ser finito e > 0; recebi {target_tokens!r}.")
+    t, l, n_fit = _check_extrapolation(tokens, losses, target_tokens, n_fit)
     curve = fit_learning_curve(t[:n_fit], l[:n_fit], max_alpha=max_alpha)
     return CurveExtrapolation(fit=curve, n_fit=int(n_fit), fitted_until=float(t[n_fit - 1]),
                               target_tokens=float(target_tokens), predicted=float(curve.predict(target_tokens)))
@@ -212,6 +218,24 @@ class EarlyStop:
         return float(self.losses[self.stop_index] / self.losses[-1] - 1)
 
 
+def _check_early_stopping(tokens, losses, block_tokens, threshold, flops_per_token, min_points):
+    """Valida os argumentos de :func:`early_stopping`; devolve ``(t, l, limiar_em)``, com o limiar como função."""
+    t, l = _validate_curve(tokens, losses, min_points=4)
+    if (isinstance(min_points, bool) or not isinstance(min_points, (int, np.integer))
+            or not 4 <= min_points <= t.size):
+        raise ValueError(f"min_points deve ser um inteiro em [4, {t.size}]; recebi {min_points!r}.")
+    if not (np.isfinite(block_tokens) and block_tokens > 0):
+        raise ValueError(f"block_tokens deve ser finito e > 0; recebi {block_tokens!r}.")
+    if not (np.isfinite(flops_per_token) and flops_per_token > 0):
+        raise ValueError(f"flops_per_token deve ser finito e > 0; recebi {flops_per_token!r}.")
+    if callable(threshold):
+        return t, l, threshold
+    if not (isinstance(threshold, (int, float, np.floating, np.integer)) and np.isfinite(threshold)
+            and threshold >= 0):
+        raise ValueError(f"threshold deve ser um número finito ≥ 0 ou uma função dos tokens; recebi {threshold!r}.")
+    return t, l, lambda _t: float(threshold)
+
+
 def early_stopping(tokens, losses, *, block_tokens: float, threshold, flops_per_token: float = 1.0,
                    min_points: int = 4, max_alpha: float = 3.0) -> EarlyStop:
     """Parada antecipada por ganho marginal por custo, aplicada ponto a ponto a uma curva.
@@ -224,22 +248,7 @@ def early_stopping(tokens, losses, *, block_tokens: float, threshold, flops_per_
     ou uma função dos *tokens* já vistos que devolve o limiar (por exemplo, o ganho
     por FLOP da fronteira ótima no orçamento gasto até ali).
     """
-    t, l = _validate_curve(tokens, losses, min_points=4)
-    if (isinstance(min_points, bool) or not isinstance(min_points, (int, np.integer))
-            or not 4 <= min_points <= t.size):
-        raise ValueError(f"min_points deve ser um inteiro em [4, {t.size}]; recebi {min_points!r}.")
-    if not (np.isfinite(block_tokens) and block_tokens > 0):
-        raise ValueError(f"block_tokens deve ser finito e > 0; recebi {block_tokens!r}.")
-    if not (np.isfinite(flops_per_token) and flops_per_token > 0):
-        raise ValueError(f"flops_per_token deve ser finito e > 0; recebi {flops_per_token!r}.")
-    if callable(threshold):
-        threshold_at = threshold
-    else:
-        if not (isinstance(threshold, (int, float, np.floating, np.integer)) and np.isfinite(threshold)
-                and threshold >= 0):
-            raise ValueError(f"threshold deve ser um número finito ≥ 0 ou uma função dos tokens; "
-                             f"recebi {threshold!r}.")
-        threshold_at = lambda _t: float(threshold)  # noqa: E731
+    t, l, threshold_at = _check_early_stopping(tokens, losses, block_tokens, threshold, flops_per_token, min_points)
     cost = block_tokens * flops_per_token
     decisions, gains, limits = [], [], []
     stop = t.size - 1
