@@ -1,0 +1,320 @@
+"""Capítulo 6 — tamanho do lote e comprimento de contexto (DeepSeek LLM §2.3, §3.1; DeepSeekMath §2).
+
+Tudo o que o notebook mostra a partir de ``results/cap06_lote.jsonl`` e
+``results/cap06_contexto.jsonl``:
+
+- :func:`deepseek_batches_table` e :func:`context_cost_table` — os lotes publicados da família
+  DeepSeek e o custo do contexto pela conta de ``M``;
+- :func:`critical_batch_fits` — passos até cada perda-alvo e o ajuste ``S = S_min·(1 + B_crit/B)``;
+- :func:`near_best` — quem não se distingue do melhor, com a régua de ruído do capítulo 5
+  (:func:`helpers.chapters.cap05.seed_spread`): os dois experimentos têm uma semente por ponto;
+- :func:`chapter6` — as tabelas e o dicionário de números e frases que a prosa cola;
+- :func:`plot_batches`, :func:`plot_critical`, :func:`plot_contexts` — as figuras.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..laws import deepseek, fit
+from ..model.config import ModelConfig
+from ..model.flops import deepseek_m
+from ..presentation.plots import COLORS, fmt, format_si, markdown_table, new_figure, plot_trace
+from . import cap05
+from .cap05 import glue_figure  # noqa: F401 (o notebook a usa daqui também)
+
+__all__ = ["TARGETS", "PALETTE", "CriticalBatch", "Chapter6", "deepseek_batches_table", "context_cost_table",
+           "critical_batch_fits", "near_best", "chapter6", "plot_batches", "plot_critical", "plot_contexts",
+           "MARKDOWN_GLUES", "glue_numbers", "glue_figure"]
+
+#: As perdas-alvo (bpb) em que medimos os passos de cada lote.
+TARGETS = (2.6, 2.4, 2.3, 2.2)
+PALETTE = [COLORS[c] for c in ("celeste", "azul", "verde", "laranja", "vermelho", "roxo")]
+_WORDS = {2: "dois", 3: "três", 4: "quatro", 5: "cinco", 6: "seis"}
+
+
+def deepseek_batches_table() -> str:
+    """Lote, *tokens* e passos de quatro treinos publicados da família DeepSeek."""
+    rows = []
+    for name, batch_tokens, total_tokens in [
+        ("DeepSeek LLM 7B", deepseek.TABLE2["7B"].batch_size_tokens, deepseek.TABLE2["7B"].tokens),
+        ("DeepSeek LLM 67B", deepseek.TABLE2["67B"].batch_size_tokens, deepseek.TABLE2["67B"].tokens),
+        ("DeepSeekMath, 1,3 bi de parâmetros (corpus)", 4e6, 150e9),
+        ("DeepSeekMath-Base 7B", 10e6, 500e9),
+    ]:
+        rows.append([name, format_si(batch_tokens, 3), format_si(total_tokens, 3),
+                     fmt(total_tokens / batch_tokens, ",.0f")])
+    return markdown_table(["treino", "lote (*tokens*/passo)", "*tokens* de treino", "passos"], rows)
+
+
+def context_cost_table(model: ModelConfig, contexts=(2048, 4096, 8192, 16384, 32768), base: int = 4096) -> str:
+    """``M`` por contexto, o custo relativo a ``base`` e a razão atenção ÷ camadas, ``l/(6d)``."""
+    ref = deepseek_m(model, base)
+    rows = [[fmt(l, ",d"), format_si(deepseek_m(model, l), 3), fmt(deepseek_m(model, l) / ref, ".2f"),
+             fmt(12 * l / (72 * model.hidden_size), ".2f")] for l in contexts]
+    return markdown_table(["contexto", "M (FLOPs/*token*)", f"custo ÷ custo a {fmt(base, ',d')}",
+                           "atenção ÷ camadas"], rows)
+
+
+# --- o lote crítico ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CriticalBatch:
+    """Uma perda-alvo: os ``(lote, passos)`` dos lotes que chegaram lá e o ajuste (ou por que não há)."""
+
+    target: float
+    pairs: tuple[tuple[float, float], ...]
+    fit: fit.CriticalBatchFit | None
+    message: str = ""
+
+    @property
+    def largest(self) -> float:
+        return max(b for b, _ in self.pairs)
+
+    @property
+    def inside(self) -> bool:
+        """O lote crítico estimado cai dentro dos lotes que chegaram ao alvo."""
+        return self.fit is not None and self.fit.b_crit <= self.largest
+
+
+def _steps_to(record: dict, target: float) -> float | None:
+    return fit.steps_to_reach([p["step"] for p in record["trace"]], [p["val_bpb"] for p in record["trace"]], target)
+
+
+def critical_batch_fits(batch_records: list[dict], targets=TARGETS) -> list[CriticalBatch]:
+    """Para cada alvo alcançado pelos três menores lotes, os passos de cada lote e o ajuste de McCandlish."""
+    records = sorted(batch_records, key=lambda r: r["train"]["batch_size_tokens"])
+    out = []
+    for target in targets:
+        if not all(_steps_to(r, target) for r in records[:3]):
+            continue
+        pairs = tuple((float(r["train"]["batch_size_tokens"]), s) for r in records
+                      if (s := _steps_to(r, target)) is not None)
+        try:
+            out.append(CriticalBatch(target, pairs, fit.fit_critical_batch(*zip(*pairs))))
+        except ValueError as exc:
+            out.append(CriticalBatch(target, pairs, None, str(exc)))
+    return out
+
+
+def _critical_table(fits: list[CriticalBatch]) -> str:
+    rows = []
+    for c in fits:
+        if c.fit is None:
+            rows.append([fmt(c.target, ".2f"), len(c.pairs), "—", "—", f"sem ajuste: {c.message}"])
+            continue
+        shown = fmt(c.fit.b_crit, ",.0f")
+        if not c.inside:
+            shown += f" (além do maior lote, {fmt(c.largest, ',.0f')})"
+        rows.append([fmt(c.target, ".2f"), len(c.pairs), shown, fmt(c.fit.s_min, ",.0f"), fmt(c.fit.r2, ".3f")])
+    return markdown_table(["bpb-alvo", "lotes que chegaram", "$B_\\mathrm{crit}$ estimado (*tokens*)",
+                           "$S_\\mathrm{min}$ (passos)", "R²"], rows)
+
+
+# --- quem não se distingue do melhor -------------------------------------------------------
+
+def near_best(values: dict[int, float], spread: float) -> tuple[int, list[int]]:
+    """O ponto de menor perda e os que ficam a no máximo ``spread`` dele (ele incluído), em ordem.
+
+    ``spread`` é a maior diferença entre duas sementes de uma mesma configuração: com uma
+    semente por ponto, diferenças menores que ela não separam dois pontos. As diferenças são
+    comparadas com três casas decimais, as que a prosa mostra.
+    """
+    if not values:
+        raise ValueError("nenhum ponto para comparar.")
+    if not (math.isfinite(spread) and spread >= 0):
+        raise ValueError(f"spread deve ser finito e ≥ 0; recebi {spread!r}.")
+    best = min(values, key=values.get)
+    # comparadas com 3 casas, as que o leitor vê: 0,046 contra 0,046 é empate
+    return best, sorted(k for k, v in values.items() if round(v - values[best], 3) <= round(spread, 3))
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " e " + items[-1]
+
+
+def _verdict(values: dict[int, float], spread: float, *, noun: str, plural: str, show) -> str:
+    """A frase que diz o que uma semente por ponto permite concluir sobre o melhor ponto."""
+    best, tied = near_best(values, spread)
+    others = [k for k in tied if k != best]
+    head = f"o menor bpb final veio do {noun} de {show(best)} ({fmt(values[best], '.3f')})"
+    if not others:
+        second = min((v for k, v in values.items() if k != best), default=float("nan"))
+        return (f"{head}, e o segundo melhor ficou {fmt(second - values[best], '.3f')} acima — mais que "
+                f"{fmt(spread, '.3f')}, a maior diferença entre duas sementes medida no capítulo 5: mesmo com uma "
+                f"semente por {noun}, o de {show(best)} se destaca")
+    gaps = _join([f"o de {show(k)} ficou {fmt(values[k] - values[best], '.3f')} acima" for k in others])
+    span = f"entre {show(tied[0])} e {show(tied[-1])}" if len(tied) > 1 else show(tied[0])
+    return (f"{head}, mas {gaps} — menos que {fmt(spread, '.3f')}, a maior diferença entre duas sementes "
+            f"medida no capítulo 5. Com uma semente por {noun}, os dados dizem que o melhor {noun} está "
+            f"{span} *tokens*, sem dizer qual")
+
+
+# --- o capítulo ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Chapter6:
+    """O que o notebook do capítulo 6 mostra dos resultados versionados."""
+
+    batch_records: tuple[dict, ...]
+    ctx_records: tuple[dict, ...]
+    spread: float
+    critical: tuple[CriticalBatch, ...]
+    batch_table: str
+    critical_table: str
+    ctx_table: str
+    numbers: dict[str, str] = field(default_factory=dict)
+
+
+def _critical_numbers(critical: list[CriticalBatch]) -> dict[str, str]:
+    ok = [c for c in critical if c.fit is not None]
+    if not ok:  # a versão miniatura treina pouco demais para chegar às perdas-alvo
+        return {"alvo_alto": "—", "bcrit_alto": "—", "alvo_alto_lotes": "—",
+                "bcrit_alto_onde": "não pôde ser estimado (nenhum alvo alcançado por três lotes)",
+                "bcrit_baixos": "não há alvos mais baixos com ajuste", "alvo_alto_anomalia": ""}
+    high = max(ok, key=lambda c: c.target)
+    lower = [c for c in ok if c is not high]
+    n = len(high.pairs)
+    where = ("cai dentro da faixa medida" if high.inside else
+             f"passa do maior lote que chegou lá ({fmt(high.largest, ',.0f')})")
+    if not lower:
+        low = "não há alvos mais baixos com ajuste"
+    elif all(not c.inside for c in lower):
+        low = ("para alvos mais baixos, só os lotes pequenos chegam, e o ajuste apenas diz que o lote crítico "
+               "passa do maior lote que chegou")
+    else:
+        inside = _join([fmt(c.target, ".2f") for c in lower if c.inside])
+        low = f"para alvos mais baixos, o lote crítico cai dentro da faixa medida em {inside}"
+    return {"alvo_alto": fmt(high.target, ".2f"), "bcrit_alto": fmt(high.fit.b_crit, ",.0f"),
+            "alvo_alto_lotes": _WORDS.get(n, str(n)), "bcrit_alto_onde": where, "bcrit_baixos": low,
+            "alvo_alto_anomalia": _token_anomaly(high)}
+
+
+def _token_anomaly(c: CriticalBatch) -> str:
+    """Onde um lote menor gastou mais *tokens* que um maior para chegar ao alvo — o que
+    ``E = E_min·(1 + B/B_crit)`` não permite (``""`` se não há)."""
+    pairs = sorted(c.pairs)
+    for (b1, s1), (b2, s2) in zip(pairs, pairs[1:]):
+        if b1 * s1 > b2 * s2:
+            return (f" — no alvo de {fmt(c.target, '.2f')}, o lote de {fmt(b1, ',.0f')} precisou de mais *tokens* "
+                    f"({format_si(b1 * s1)}) que o de {fmt(b2, ',.0f')} ({format_si(b2 * s2)}), o que a relação "
+                    "não permite")
+    return ""
+
+
+def chapter6(batch_records: list[dict], ctx_records: list[dict], *, spread: float) -> Chapter6:
+    """Tabelas, ajustes, números e frases do capítulo; ``spread`` é a régua de ruído do capítulo 5."""
+    batch = sorted(batch_records, key=lambda r: r["train"]["batch_size_tokens"])
+    ctx = sorted(ctx_records, key=lambda r: r["train"]["seq_len"])
+    if not batch or not ctx:
+        raise ValueError("faltam os resultados de cap06_lote ou de cap06_contexto.")
+    critical = critical_batch_fits(batch)
+    batch_table = markdown_table(
+        ["lote (*tokens*)", "passos", "bpb final", "*tokens*/s", "tempo (s)"],
+        [[fmt(r["train"]["batch_size_tokens"], ",d"), r["steps"], fmt(r["final_val_bpb"], ".3f"),
+          fmt(r["tokens_per_s"], ",.0f"), fmt(r["wall_time_s"], ".0f")] for r in batch])
+    ctx_table = markdown_table(
+        ["contexto", "M (FLOPs/*token*)", "*tokens* de treino", "passos", "bpb final"],
+        [[r["train"]["seq_len"], format_si(r["flops_per_token"]["M"], 3), format_si(r["tokens"], 3), r["steps"],
+          fmt(r["final_val_bpb"], ".3f")] for r in ctx])
+    by_batch = {r["train"]["batch_size_tokens"]: r["final_val_bpb"] for r in batch}
+    by_ctx = {r["train"]["seq_len"]: r["final_val_bpb"] for r in ctx}
+    best_batch = min(batch, key=lambda r: r["final_val_bpb"])
+    best_ctx = min(ctx, key=lambda r: r["final_val_bpb"])
+    c = best_batch["compute"]["M"]
+    _, tied_ctx = near_best(by_ctx, spread)
+    numbers = {
+        # nomes de antes da mudança (mesmos valores)
+        "melhor_lote": fmt(best_batch["train"]["batch_size_tokens"], ",d"),
+        "lote_opt_deepseek": fmt(deepseek.batch_opt(c), ",.0f"),
+        "C_lote": fmt(c, ".1e"),
+        "ordens_lote": fmt(np.log10(1e17 / c), ".1f"),
+        "melhor_ctx": best_ctx["train"]["seq_len"],
+        "atencao_512": fmt(12 * 512 / (72 * ctx[0]["model"]["hidden_size"]), ".2f"),
+        **_critical_numbers(critical),
+        # novos: a régua de ruído e as frases que ela decide
+        "ruido_cap05": fmt(spread, ".3f"),
+        "lote_veredito": _verdict(by_batch, spread, noun="lote", plural="lotes", show=lambda b: fmt(b, ",d")),
+        "ctx_veredito": _verdict(by_ctx, spread, noun="contexto", plural="contextos", show=str),
+        "ctx_empatados": (f"entre {tied_ctx[0]} e {tied_ctx[-1]} *tokens*" if len(tied_ctx) > 1
+                          else f"em {tied_ctx[0]} *tokens*"),
+        "lote_vazao_max": fmt(max(batch, key=lambda r: r["tokens_per_s"])["train"]["batch_size_tokens"], ",d"),
+        "largura_ctx": str(ctx[0]["model"]["hidden_size"]),
+    }
+    return Chapter6(tuple(batch), tuple(ctx), float(spread), tuple(critical), batch_table,
+                    _critical_table(critical), ctx_table, numbers)
+
+
+#: Os números colados como Markdown (a prosa os usa com ``{glue:md}``).
+MARKDOWN_GLUES = frozenset({"lote_veredito", "ctx_veredito", "ctx_empatados", "alvo_alto_anomalia"})
+
+
+def glue_numbers(numbers: dict[str, object]) -> None:
+    """Cola os números do capítulo (:func:`helpers.chapters.cap05.glue_numbers`), os de
+    :data:`MARKDOWN_GLUES` como Markdown."""
+    cap05.glue_numbers(numbers, markdown=MARKDOWN_GLUES)
+
+
+# --- figuras -------------------------------------------------------------------------------
+
+def _log_axis(ax, axis: str = "x", words: bool = True) -> None:
+    """Eixo log com marcas 1, 2, 5 × 10ⁿ, escritas com as palavras de escala (200 mil, 1 mi)
+    ou por extenso com ponto de milhar (2.000)."""
+    import matplotlib.ticker as mticker
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(mticker.FuncFormatter(lambda v, _: format_si(v) if words else fmt(v, ",.0f")))
+    target.set_minor_formatter(mticker.NullFormatter())
+
+
+def plot_batches(ch: Chapter6):
+    """As curvas de validação de cada lote, contra passos e contra *tokens*."""
+    fig, (ax_steps, ax_tokens) = new_figure(ncols=2, height=4.2)
+    for r, color in zip(ch.batch_records, PALETTE):
+        label = f"$B$ = {fmt(r['train']['batch_size_tokens'], ',d')}"
+        plot_trace(ax_steps, r, x="step", logx=True, color=color, label=label)
+        plot_trace(ax_tokens, r, x="tokens", logx=True, color=color)
+    ax_steps.set(title="Contra passos", ylim=(None, 4.5))
+    ax_tokens.set(title="Contra tokens", ylim=(None, 4.5), ylabel="")
+    _log_axis(ax_tokens)
+    fig.legend(*ax_steps.get_legend_handles_labels(), loc="outside lower center", ncol=6, fontsize=9.5)
+    return fig
+
+
+def plot_critical(ch: Chapter6):
+    """Passos até cada perda-alvo contra o lote, com a curva ``S_min·(1 + B_crit/B)`` ajustada."""
+    fig, ax = new_figure(height=4.0)
+    for c, color in zip([c for c in ch.critical if c.fit is not None], PALETTE[1:]):
+        b, s = zip(*c.pairs)
+        grid = np.logspace(np.log10(min(b)), np.log10(max(b)), 50)
+        ax.loglog(b, s, "o", color=color, label=f"bpb-alvo {fmt(c.target, '.2f')}")
+        ax.loglog(grid, c.fit.steps(grid), "-", color=color, alpha=0.6)
+    ax.set(xlabel="lote $B$ (tokens por passo)", ylabel="passos até a perda-alvo, $S$")
+    _log_axis(ax, "x", words=False)
+    _log_axis(ax, "y", words=False)
+    ax.legend()
+    return fig
+
+
+def plot_contexts(ch: Chapter6):
+    """O bpb final contra o contexto (orçamento fixo em M) e as curvas de validação."""
+    fig, (ax_ctx, ax_curves) = new_figure(ncols=2, height=4.0)
+    seq = [r["train"]["seq_len"] for r in ch.ctx_records]
+    final = [r["final_val_bpb"] for r in ch.ctx_records]
+    ax_ctx.axhspan(min(final), min(final) + ch.spread, color=COLORS["cinza"], alpha=0.15, lw=0,
+                   label="até o melhor + ruído (cap. 5)")
+    ax_ctx.semilogx(seq, final, "o-", color=COLORS["azul"], base=2)
+    ax_ctx.legend(loc="upper left")
+    ax_ctx.set_xticks(seq, [str(s) for s in seq])
+    ax_ctx.minorticks_off()
+    ax_ctx.set(xlabel="contexto de treino e de avaliação (tokens)", ylabel="bpb final",
+               title="Orçamento fixo em $M$")
+    for r, color in zip(ch.ctx_records, PALETTE):
+        plot_trace(ax_curves, r, color=color, label=f"$l$ = {r['train']['seq_len']}")
+    ax_curves.set(title="Curvas de validação", ylim=(None, 4.5), ylabel="")
+    ax_curves.legend()
+    return fig

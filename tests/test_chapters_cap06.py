@@ -1,0 +1,133 @@
+"""helpers.chapters.cap06: tabelas, lote crítico e frases do capítulo 6, conferidos contra contas
+independentes sobre os registros crus de ``results/cap06_*.jsonl`` e as leis publicadas."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers.chapters import cap05, cap06
+from helpers.model.config import deepseek_7b, deepseek_67b
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "06_lote_e_contexto.ipynb"
+
+
+def _load(name):
+    path = ROOT / "results" / f"{name}.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def raw():
+    return _load("cap06_lote"), _load("cap06_contexto"), cap05.seed_spread(_load("cap05_agendas"))
+
+
+@pytest.fixture(scope="module")
+def ch(raw):
+    batch, ctx, spread = raw
+    return cap06.chapter6(batch, ctx, spread=spread)
+
+
+def test_near_best_by_hand():
+    assert cap06.near_best({32: 2.30, 64: 2.27, 128: 2.34}, 0.046) == (64, [32, 64])
+    assert cap06.near_best({32: 2.30, 64: 2.27, 128: 2.34}, 0.01) == (64, [64])
+    assert cap06.near_best({1: 1.0, 2: 1.05}, 0.05) == (1, [1, 2])
+    with pytest.raises(ValueError):
+        cap06.near_best({}, 0.1)
+    with pytest.raises(ValueError):
+        cap06.near_best({1: 1.0}, float("nan"))
+
+
+def test_best_batch_and_context_come_from_the_raw_records(raw, ch):
+    batch, ctx, _ = raw
+    best_b = min(batch, key=lambda r: r["final_val_bpb"])["train"]["batch_size_tokens"]
+    best_l = min(ctx, key=lambda r: r["final_val_bpb"])["train"]["seq_len"]
+    assert ch.numbers["melhor_lote"] == f"{best_b:,d}".replace(",", ".")
+    assert ch.numbers["melhor_ctx"] == best_l
+
+
+def test_deepseek_batch_law_at_our_budget(raw, ch):
+    c = raw[0][0]["compute"]["M"]
+    # DeepSeek LLM, Eq. 1: B_opt = 0,2920 · C^0,3271
+    assert ch.numbers["lote_opt_deepseek"] == f"{0.2920 * c ** 0.3271:,.0f}".replace(",", ".")
+    assert ch.numbers["ordens_lote"] == f"{np.log10(1e17 / c):.1f}".replace(".", ",")
+
+
+def test_critical_batch_fit_is_least_squares_in_one_over_b(ch):
+    high = max((c for c in ch.critical if c.fit is not None), key=lambda c: c.target)
+    b, s = map(np.asarray, zip(*high.pairs))
+    slope, s_min = np.polyfit(1 / b, s, 1)  # S = S_min + (S_min·B_crit)/B
+    assert high.fit.s_min == pytest.approx(s_min, rel=1e-9)
+    assert high.fit.b_crit == pytest.approx(slope / s_min, rel=1e-9)
+    assert ch.numbers["bcrit_alto"] == f"{slope / s_min:,.0f}".replace(",", ".")
+    assert ch.numbers["alvo_alto_lotes"] == {3: "três", 4: "quatro", 5: "cinco", 6: "seis"}[len(b)]
+    assert ("dentro da faixa" in ch.numbers["bcrit_alto_onde"]) == (slope / s_min <= b.max())
+
+
+def test_steps_to_reach_pairs_are_reached_in_the_traces(raw, ch):
+    by_batch = {r["train"]["batch_size_tokens"]: r for r in raw[0]}
+    for c in ch.critical:
+        for b, steps in c.pairs:
+            trace = by_batch[int(b)]["trace"]
+            reached = [p["step"] for p in trace if p["step"] > 0 and p["val_bpb"] <= c.target]
+            assert reached and steps <= reached[0]
+
+
+def test_token_anomaly_is_flagged_only_when_a_smaller_batch_used_more_tokens():
+    ok = cap06.CriticalBatch(2.6, ((1024.0, 1000.0), (2048.0, 600.0), (4096.0, 400.0)), None)
+    bad = cap06.CriticalBatch(2.6, ((1024.0, 1400.0), (2048.0, 600.0), (4096.0, 400.0)), None)
+    assert cap06._token_anomaly(ok) == ""
+    assert "1.024 precisou de mais *tokens*" in cap06._token_anomaly(bad)
+
+
+def test_verdicts_follow_the_noise_ruler(raw, ch):
+    batch, ctx, spread = raw
+    finals = {r["train"]["seq_len"]: r["final_val_bpb"] for r in ctx}
+    best = min(finals, key=finals.get)
+    tied = sorted(l for l, v in finals.items() if v - finals[best] <= spread)
+    tied = sorted(l for l, v in finals.items() if round(v - finals[best], 3) <= round(spread, 3))
+    assert ch.numbers["ctx_empatados"] == (f"entre {tied[0]} e {tied[-1]} *tokens*" if len(tied) > 1
+                                           else f"em {tied[0]} *tokens*")
+    assert ("sem dizer qual" in ch.numbers["ctx_veredito"]) == (len(tied) > 1)
+    # com uma régua de ruído minúscula, nenhum empate: o melhor se destaca
+    strict = cap06.chapter6(batch, ctx, spread=1e-6).numbers
+    assert "se destaca" in strict["ctx_veredito"] and "se destaca" in strict["lote_veredito"]
+    assert "o melhor contexto foi" not in ch.numbers["ctx_veredito"]
+
+
+def test_throughput_peak_from_the_records(raw, ch):
+    peak = max(raw[0], key=lambda r: r["tokens_per_s"])["train"]["batch_size_tokens"]
+    assert ch.numbers["lote_vazao_max"] == f"{peak:,d}".replace(",", ".")
+
+
+def test_context_cost_table_ratio_is_l_over_6d():
+    table = cap06.context_cost_table(deepseek_7b(), contexts=(4096, 24576))
+    rows = table.splitlines()[2:]
+    assert rows[0].split(" | ")[2:] == ["1,00", "0,17 |"]  # 4096 / (6 · 4096) = 1/6
+    assert rows[1].endswith("| 1,00 |")  # 24576 = 6 · 4096: atenção = camadas
+    assert 6 * deepseek_67b().hidden_size == 49152
+
+
+def test_mini_records_without_fits_still_give_every_number(raw):
+    batch, ctx, spread = raw
+    short = copy.deepcopy(batch)
+    for r in short:
+        r["trace"] = [dict(p, val_bpb=p["val_bpb"] + 2) for p in r["trace"]]
+    n = cap06.chapter6(short, ctx, spread=spread).numbers
+    assert n["alvo_alto"] == "—" and n["alvo_alto_anomalia"] == ""
+
+
+def test_the_notebook_glues_only_names_the_module_provides(ch):
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    prose = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    for kind, name in re.findall(r"\{glue:(text|md)\}`([^`:]+)`", prose):
+        assert name in ch.numbers, name
+        assert (kind == "md") == (name in cap06.MARKDOWN_GLUES), name
+    for name in re.findall(r"```\{glue:figure\} (\S+)", prose):
+        assert name.startswith("fig-cap06-")
