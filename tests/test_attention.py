@@ -116,3 +116,78 @@ def test_gpu_forward_and_gradients_match_sdpa(heads, kv_heads, dtype, tol):
     g_ref = torch.autograd.grad((ref * upstream).sum(), (q, k, v))
     for a, b in zip(g_ours, g_ref):
         torch.testing.assert_close(a, b, atol=tol * 10, rtol=tol * 10)
+
+
+# --- os dois backends, em todos os tamanhos de grupo, no treino e na decodificação ---------------
+
+@pytest.mark.parametrize("backend", ["fused", "math"])
+@pytest.mark.parametrize("groups", [1, 2, 4, 8])
+def test_every_group_size_matches_sdpa_forward_and_backward(groups, backend):
+    q, k, v = _qkv(8, 8 // groups, seq=17, requires_grad=True)
+    upstream = torch.randn(2, 8, 17, 8, generator=torch.Generator().manual_seed(groups))
+    with attention_backend(backend):
+        ours = grouped_query_attention(q, k, v, causal=True)
+    ref = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    for a, b in zip(torch.autograd.grad((ours * upstream).sum(), (q, k, v)),
+                    torch.autograd.grad((ref * upstream).sum(), (q, k, v))):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["fused", "math"])
+@pytest.mark.parametrize("groups", [1, 2, 4, 8])
+@pytest.mark.parametrize("new", [1, 3], ids=["um-token", "pedaço"])
+def test_decoding_against_a_cache_matches_sdpa_on_the_whole_sequence(groups, new, backend):
+    """As ``new`` últimas consultas contra 11 posições de cache: a diagonal causal desloca."""
+    q_all, k, v = _qkv(8, 8 // groups, seq=11)
+    expected = F.scaled_dot_product_attention(q_all, k, v, is_causal=True, enable_gqa=True)[:, :, -new:]
+    with attention_backend(backend):
+        ours = grouped_query_attention(q_all[:, :, -new:], k, v, causal=True)
+    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_readable_and_fused_backends_agree():
+    q, k, v = _qkv(8, 2, seq=40, dim=16)
+    with attention_backend("math"):
+        readable = grouped_query_attention(q, k, v)
+    torch.testing.assert_close(grouped_query_attention(q, k, v), readable, atol=1e-5, rtol=1e-5)
+
+
+class _Shapes(torch.utils._python_dispatch.TorchDispatchMode):
+    """Anota a forma de todo tensor que cada operação do PyTorch devolve."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in torch.utils._pytree.tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                self.shapes.add(tuple(t.shape))
+        return out
+
+
+@pytest.mark.parametrize("backend", ["fused", "math"])
+@pytest.mark.parametrize("new", [5, 1], ids=["pedaço", "um-token"])
+def test_repeated_keys_and_values_are_never_materialised(backend, new):
+    """Nenhuma operação da ida ou da volta cria um tensor com a forma de K/V repetidos,
+    ``[B, H, T, D]`` (nem ``[B, H_kv, G, T, D]``); ``repeat_kv`` cria. Com menos consultas
+    que chaves (``S < T``), essa forma não se confunde com a de Q, da saída ou dos gradientes."""
+    q_all, k, v = _qkv(8, 2, seq=12, dim=4, requires_grad=True)
+    q = q_all[:, :, -new:].detach().requires_grad_()
+    repeated = {(2, 8, 12, 4), (2, 2, 4, 12, 4)}
+    seen = _Shapes()
+    with seen, attention_backend(backend):
+        grouped_query_attention(q, k, v, causal=True).sum().backward()
+    assert not repeated & seen.shapes, sorted(seen.shapes)
+    probe = _Shapes()
+    with probe:
+        repeat_kv(k, 4)
+    assert (2, 8, 12, 4) in probe.shapes  # a sonda enxerga a cópia quando ela existe
+
+
+def test_causal_attention_needs_queries_at_the_end_of_the_keys():
+    q, k, v = _qkv(4, 2, seq=6, kv_seq=4)
+    with pytest.raises(ValueError, match="mais consultas"):
+        grouped_query_attention(q, k, v, causal=True)

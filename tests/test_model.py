@@ -305,3 +305,80 @@ def test_gpu_decoding_with_cache_matches_full_forward(kv_heads):
     a = generate(model, ids[:, :10], 20, temperature=0.0, use_cache=True)
     b = generate(model, ids[:, :10], 20, temperature=0.0, use_cache=False)
     assert torch.equal(a, b)
+
+
+# --- o passo rápido: projeções fundidas na conta, pesos separados com os nomes do HF ----------
+
+def _reference_layer_output(layer, x, cos, sin):
+    """A camada escrita com as projeções separadas e repeat_kv (o caminho do HF)."""
+    from helpers.model.attention import reference_attention
+
+    b, s, _ = x.shape
+    a, m = layer.self_attn, layer.mlp
+    hd = a.head_dim
+    n = layer.input_layernorm(x)
+    q = apply_rotary(a.q_proj(n).view(b, s, a.num_heads, hd).transpose(1, 2), cos, sin)
+    k = apply_rotary(a.k_proj(n).view(b, s, a.num_kv_heads, hd).transpose(1, 2), cos, sin)
+    v = a.v_proj(n).view(b, s, a.num_kv_heads, hd).transpose(1, 2)
+    h = x + a.o_proj(reference_attention(q, k, v).transpose(1, 2).reshape(b, s, -1))
+    n = layer.post_attention_layernorm(h)
+    return h + m.down_proj(F.silu(m.gate_proj(n)) * m.up_proj(n))
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2, 1], ids=["MHA", "GQA", "MQA"])
+def test_fused_projections_match_the_separate_reference_in_values_and_gradients(kv_heads):
+    c = cfg.ModelConfig(hidden_size=32, num_attention_heads=4, num_key_value_heads=kv_heads, intermediate_size=88)
+    layer = Transformer(c).layers[0]
+    with torch.no_grad():  # ganhos da RMSNorm diferentes de 1, para que entrem na conta
+        for norm in (layer.input_layernorm, layer.post_attention_layernorm):
+            norm.weight.uniform_(0.5, 1.5)
+    x = torch.randn(2, 13, 32)
+    cos, sin = RotaryEmbedding(8)(torch.arange(13))
+    params = list(layer.parameters())
+    ours = layer(x, cos, sin)
+    ref = _reference_layer_output(layer, x, cos, sin)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    g_ours = torch.autograd.grad(ours.square().sum(), params)
+    g_ref = torch.autograd.grad(ref.square().sum(), params)
+    for a, b in zip(g_ours, g_ref):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kv_heads", [4, 1])
+def test_gradients_match_hugging_face_llama(kv_heads):
+    transformers = pytest.importorskip("transformers")
+    c = cfg.ModelConfig(vocab_size=97, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=64)
+    ours = Transformer(c)
+    hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(**c.hf_config_kwargs()))
+    hf.load_state_dict(to_hf_state_dict(ours.state_dict()), strict=True)
+    ids = torch.randint(0, 97, (2, 25))
+    F.cross_entropy(ours(ids[:, :-1]).flatten(0, 1), ids[:, 1:].flatten()).backward()
+    F.cross_entropy(hf(ids[:, :-1]).logits.flatten(0, 1), ids[:, 1:].flatten()).backward()
+    hf_params = dict(hf.named_parameters())
+    for name, p in ours.named_parameters():
+        key = name if name.startswith("lm_head.") else f"model.{name}"
+        torch.testing.assert_close(p.grad, hf_params[key].grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_state_dict_keeps_hugging_face_names_and_round_trips():
+    c = cfg.tiny(2, head_dim=8, num_key_value_heads=2)
+    model = Transformer(c).eval()
+    state = model.state_dict()
+    layer_keys = {k.split(".", 2)[2] for k in state if k.startswith("layers.0.")}
+    assert layer_keys == {
+        "input_layernorm.weight", "post_attention_layernorm.weight", "self_attn.q_proj.weight",
+        "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+        "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"}
+    assert not any("rope" in k or "rotary" in k for k in state)  # as tabelas do RoPE ficam fora
+    other = Transformer(c).eval()
+    other.load_state_dict(from_hf_state_dict(to_hf_state_dict(state)), strict=True)
+    ids = torch.randint(0, 256, (2, 30))
+    with torch.no_grad():
+        assert torch.equal(other(ids), model(ids))
+
+
+def test_cached_rope_tables_equal_the_rotary_embedding():
+    model = Transformer(cfg.tiny(1, max_position_embeddings=96))
+    cos, sin = model.rotary(torch.arange(96))
+    assert torch.equal(model.rope_cos, cos) and torch.equal(model.rope_sin, sin)

@@ -1,15 +1,21 @@
 """Atenção com consultas agrupadas (GQA).
 
-Dois caminhos para o mesmo cálculo:
+Três caminhos para o mesmo cálculo:
 
-- :func:`grouped_query_attention` — o *kernel* usado pelo modelo. As ``H`` *heads*
-  de consulta são agrupadas em ``H_kv`` grupos; cada grupo é empilhado ao longo do
-  eixo da sequência e multiplicado pela sua única *head* K/V. Nenhuma cópia
-  repetida de K ou V é criada.
+- :func:`grouped_query_attention` com o *backend* ``"math"`` — o *kernel* legível do
+  livro. As ``H`` *heads* de consulta formam ``H_kv`` grupos de ``G = H / H_kv`` *heads*
+  vizinhas; as ``G`` consultas de um grupo são empilhadas ao longo do eixo da sequência
+  e multiplicadas, de uma vez, pela única *head* K/V do grupo. Nenhuma cópia repetida de
+  K ou V é criada, e a máscara causal ``[S, T]`` é só difundida (*broadcast*) sobre os
+  ``G`` membros do grupo.
+- o mesmo :func:`grouped_query_attention` com o *backend* ``"fused"`` (o padrão, o do
+  treino) — delega a conta ao ``scaled_dot_product_attention`` do PyTorch com
+  ``enable_gqa=True``, que faz exatamente a mesma coisa num *kernel* fundido (ver a
+  docstring da função).
 - :func:`repeat_kv` + :func:`reference_attention` — o caminho didático (e o do
-  Hugging Face): repete cada *head* K/V ``H / H_kv`` vezes e faz atenção comum.
+  Hugging Face): repete cada *head* K/V ``G`` vezes e faz atenção comum.
 
-Os testes comparam os dois com ``torch.nn.functional.scaled_dot_product_attention``
+Os testes comparam os três com ``torch.nn.functional.scaled_dot_product_attention``
 (``enable_gqa=True``), o oráculo independente do PyTorch.
 """
 
@@ -73,15 +79,15 @@ BACKENDS = ("fused", "math")
 def attention_backend(name: str):
     """Escolhe, dentro do bloco ``with``, como o *kernel* calcula a atenção.
 
-    - ``"fused"`` (padrão): o mesmo leiaute agrupado entregue ao
-      ``scaled_dot_product_attention`` do PyTorch com a máscara explícita — o
-      *kernel* fundido, sem materializar a matriz de pontuações;
-    - ``"math"``: as duas multiplicações e o softmax escritos por extenso.
+    - ``"fused"`` (padrão): ``scaled_dot_product_attention(..., enable_gqa=True)`` do
+      PyTorch — o *kernel* fundido (*flash* na CPU e na GPU), que não materializa a matriz
+      de pontuações nem as *heads* K/V repetidas;
+    - ``"math"``: o agrupamento, as duas multiplicações e o softmax escritos por extenso.
 
     Os dois dão o mesmo resultado (a menos de arredondamento); o fundido é o mais
-    rápido e o que o treino usa. A contagem de
-    FLOPs usa ``"math"``: o ``FlopCounterMode`` não enxerga o *kernel* fundido com
-    máscara da CPU e deixaria de fora todo o custo da atenção.
+    rápido e o que o treino usa. A contagem de FLOPs usa ``"math"``: o
+    ``FlopCounterMode`` não enxerga o *kernel* fundido da CPU e deixaria de fora todo o
+    custo da atenção.
     """
     if name not in BACKENDS:
         raise ValueError(f"backend de atenção desconhecido {name!r}; os válidos são {list(BACKENDS)}.")
@@ -104,41 +110,75 @@ def grouped_query_attention(
     """Atenção GQA sem materializar as *heads* K/V repetidas.
 
     Formas: ``q`` ``[B, H, S, D]``; ``k`` e ``v`` ``[B, H_kv, T, D]`` com ``H`` múltiplo
-    de ``H_kv``. ``padding_mask`` opcional ``[B, T]`` (``True`` = posição válida).
-    Devolve ``[B, H, S, D]``.
+    de ``H_kv``. As consultas são as últimas ``S`` posições das ``T`` (``S < T`` na
+    decodificação com cache). ``padding_mask`` opcional ``[B, T]`` (``True`` = posição
+    válida). Devolve ``[B, H, S, D]``.
 
-    As ``G = H / H_kv`` consultas de um grupo são empilhadas num só eixo de
-    comprimento ``G·S``, de modo que cada produto ``Q Kᵀ`` e ``A V`` é uma única
-    multiplicação de matrizes por grupo contra a *head* K/V compartilhada.
+    As ``G = H / H_kv`` consultas de um grupo são empilhadas num só eixo de comprimento
+    ``G·S``, de modo que cada produto ``Q Kᵀ`` e ``A V`` é uma única multiplicação de
+    matrizes por grupo contra a *head* K/V compartilhada; a máscara causal ``[S, T]`` é
+    difundida sobre os ``G`` membros do grupo, sem cópia.
+
+    O *backend* ``"fused"`` (o padrão) entrega a mesma conta ao
+    ``scaled_dot_product_attention(..., enable_gqa=True)`` do PyTorch: com
+    ``enable_gqa``, a *head* de consulta ``i`` usa o par K/V ``i // G`` — o mesmo
+    agrupamento de *heads* vizinhas daqui, de :func:`repeat_kv` e do Hugging Face —, e
+    o *kernel* fundido lê esse par sem copiá-lo, calculando o softmax em blocos sem
+    guardar a matriz ``[S, T]`` inteira. É a mesma atenção; os testes conferem os dois
+    caminhos contra o SDPA e entre si.
     """
     h_kv, groups = _check_shapes(q, k, v)
     b, h, s, d = q.shape
     t = k.shape[2]
-    # [B, H, S, D] -> [B, H_kv, G·S, D]: as heads de um grupo são vizinhas (mesma
-    # convenção de repeat_kv e do Hugging Face: a head i usa o par K/V i // G).
-    qg = q.reshape(b, h_kv, groups * s, d)
-    allowed = None
-    if causal:
-        allowed = causal_mask(s, t, device=q.device).repeat(groups, 1)  # [G·S, T]
+    if causal and s > t:
+        raise ValueError(
+            f"atenção causal com mais consultas ({s}) que chaves ({t}); as consultas devem ser as últimas "
+            "posições de k/v."
+        )
+    pad = None
     if padding_mask is not None:
         if padding_mask.shape != (b, t):
             raise ValueError(
                 f"padding_mask deve ter forma [batch, kv_len] = {(b, t)}; recebi {tuple(padding_mask.shape)}."
             )
-        pad = padding_mask.to(torch.bool)[:, None, None, :]  # [B, 1, 1, T]
-        allowed = pad if allowed is None else (allowed & pad)
+        pad = padding_mask.to(device=q.device, dtype=torch.bool)[:, None, None, :]  # [B, 1, 1, T]
     if _BACKEND["name"] == "fused":
-        out = F.scaled_dot_product_attention(qg, k, v, attn_mask=allowed)
-    else:
-        scores = torch.matmul(qg, k.transpose(-1, -2)) * (1.0 / math.sqrt(d))  # [B, H_kv, G·S, T]
-        if allowed is not None:
-            scores = scores.masked_fill(~allowed, float("-inf"))
-        probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
-        out = torch.matmul(probs, v)  # [B, H_kv, G·S, D]
-    if padding_mask is not None:
+        return _fused_attention(q, k, v, causal=causal, pad=pad)
+    # [B, H, S, D] -> [B, H_kv, G·S, D]: as heads de um grupo são vizinhas (mesma
+    # convenção de repeat_kv e do Hugging Face: a head i usa o par K/V i // G).
+    qg = q.reshape(b, h_kv, groups * s, d)
+    scores = torch.matmul(qg, k.transpose(-1, -2)) * (1.0 / math.sqrt(d))  # [B, H_kv, G·S, T]
+    scores = scores.view(b, h_kv, groups, s, t)  # a mesma memória, com o grupo num eixo à parte
+    if causal:
+        scores = scores.masked_fill(~causal_mask(s, t, device=q.device), float("-inf"))  # [S, T] difundida
+    if pad is not None:
+        scores = scores.masked_fill(~pad[:, :, None], float("-inf"))  # [B, 1, 1, 1, T]
+    probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
+    out = torch.matmul(probs.view(b, h_kv, groups * s, t), v)  # [B, H_kv, G·S, D]
+    if pad is not None:
         # Linhas sem nenhuma posição válida dariam NaN; zeramos em vez disso.
         out = torch.nan_to_num(out, nan=0.0)
-    return out.reshape(b, h, s, d)
+    return out.view(b, h, s, d)
+
+
+def _fused_attention(q, k, v, *, causal: bool, pad: torch.Tensor | None) -> torch.Tensor:
+    """O caminho ``"fused"``: SDPA com ``enable_gqa=True``, sem máscara explícita sempre que
+    possível (a máscara causal implícita é o que libera o *kernel* *flash*)."""
+    s, t = q.shape[2], k.shape[2]
+    mask, is_causal = None, False
+    if causal and s == t:
+        is_causal = True  # o treino e o pré-preenchimento: diagonal principal
+    elif causal and s > 1:
+        mask = causal_mask(s, t, device=q.device)  # [S, T]: diagonal deslocada (pedaço novo após o cache)
+    # causal com S = 1: o token novo vê todas as T posições; não há o que mascarar.
+    if pad is not None:
+        if is_causal:
+            mask, is_causal = causal_mask(s, t, device=q.device), False
+        mask = pad if mask is None else (mask & pad)  # [B, 1, S, T]
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, enable_gqa=True)
+    if pad is not None:
+        out = torch.nan_to_num(out, nan=0.0)
+    return out
 
 
 def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
@@ -172,7 +212,7 @@ def kv_cache_bytes(config, tokens: int, *, batch_size: int = 1, bytes_per_value:
     """Bytes do cache KV: ``2 × n_layer × n_kv × d_h × tokens × batch × bytes``.
 
     O 2 da frente é K e V. Com ``bytes_per_value=2`` (bf16), é o tamanho do cache de
-    inferência; :class:`helpers.model.KVCache` aloca exatamente isso (os testes conferem).
+    inferência; :class:`helpers.model.transformer.KVCache` aloca exatamente isso (os testes conferem).
     """
     for name, value in (("tokens", tokens), ("batch_size", batch_size), ("bytes_per_value", bytes_per_value)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

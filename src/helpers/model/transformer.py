@@ -4,6 +4,15 @@ Pré-normalização, sem vieses, cabeça de saída separada do *embedding*. Os n
 dos parâmetros são os do ``LlamaForCausalLM`` do Hugging Face (sem o prefixo
 ``model.``), de modo que :func:`to_hf_state_dict` e :func:`from_hf_state_dict`
 convertem pesos entre os dois lados e os *logits* coincidem.
+
+O passo de treino é rápido sem mudar o modelo: os pesos continuam separados, com os
+nomes do Hugging Face, mas Q, K e V saem de **uma** multiplicação de matrizes contra os
+três pesos concatenados (e ``gate``/``up`` da SwiGLU, de outra); o RoPE é aplicado a Q e
+K de uma vez, com tabelas de cosseno e seno calculadas uma vez só; a RMSNorm é a
+``F.rms_norm`` do PyTorch; e a atenção chega ao *kernel* fundido (ver
+:func:`helpers.model.attention.grouped_query_attention`). Concatenar os pesos custa uma
+cópia de ``(H + 2·H_kv)·D × d`` números por camada e passo — pouco perto das ativações — e
+deixa o ``state_dict``, o otimizador e os pontos de controle exatamente como antes.
 """
 
 from __future__ import annotations
@@ -46,6 +55,8 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32:  # a mesma conta, num kernel do PyTorch
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
@@ -80,7 +91,8 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Gira ``x`` ``[B, H, S, D]`` pelos ângulos de cada posição (no tipo de ``x``, como no
-    Hugging Face: um modelo em bf16 continua em bf16)."""
+    Hugging Face: um modelo em bf16 continua em bf16). ``cos`` e ``sin`` só precisam se
+    difundir contra ``x``: ``[S, D]`` para ``[B, H, S, D]``, ``[S, 1, D]`` para ``[B, S, H, D]``."""
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return x * cos + rotate_half(x) * sin
 
@@ -96,7 +108,9 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(f, d, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        # gate(x) e up(x) numa multiplicação só, contra os dois pesos empilhados.
+        gate, up = F.linear(x, torch.cat((self.gate_proj.weight, self.up_proj.weight))).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class Attention(nn.Module):
@@ -122,10 +136,12 @@ class Attention(nn.Module):
         cache: "KVCache | None" = None, layer_idx: int = 0,
     ) -> torch.Tensor:
         b, s, _ = x.shape
-        q = self.q_proj(x).view(b, s, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(b, s, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(b, s, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        h, h_kv = self.num_heads, self.num_kv_heads
+        # Q, K e V numa multiplicação só: [B, S, (H + 2·H_kv)·D] -> [B, S, H + 2·H_kv, D].
+        w = torch.cat((self.q_proj.weight, self.k_proj.weight, self.v_proj.weight))
+        qk, v = F.linear(x, w).view(b, s, h + 2 * h_kv, self.head_dim).split((h + h_kv, h_kv), dim=2)
+        q, k = apply_rotary(qk, cos[:, None], sin[:, None]).split((h, h_kv), dim=2)  # RoPE em Q e K de uma vez
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [B, H ou H_kv, S, D]
         if cache is not None:
             k, v = cache.append(layer_idx, k, v)  # todas as posições até agora
         out = grouped_query_attention(q, k, v, causal=True)  # [B, H, S, D]
@@ -200,6 +216,10 @@ class Transformer(nn.Module):
         if config.tie_word_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
         self.rotary = RotaryEmbedding(config.head_dim, config.rope_theta)
+        # Tabelas do RoPE para todas as posições, calculadas uma vez (fora do state_dict).
+        cos, sin = self.rotary(torch.arange(config.max_position_embeddings))
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -221,8 +241,7 @@ class Transformer(nn.Module):
                 f"sequência de {start + seq_len} tokens excede max_position_embeddings "
                 f"({self.config.max_position_embeddings}); use no máximo esse comprimento."
             )
-        positions = torch.arange(start, start + seq_len, device=input_ids.device)
-        cos, sin = self.rotary(positions)
+        cos, sin = self.rope_cos[start:start + seq_len], self.rope_sin[start:start + seq_len]
         x = self.embed_tokens(input_ids)
         for i, layer in enumerate(self.layers):
             x = layer(x, cos, sin, cache, i)
