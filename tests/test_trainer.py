@@ -233,3 +233,34 @@ def test_init_from_errors(corpus, data):
     init = {"model": pm.to_dict(), "train": pt.to_dict(), "num_key_value_heads": 2}
     with pytest.raises(ValueError, match="init_from incompatível"):
         train(pm, _cfg(corpus, steps=2, init_from=init), data=data, quiet=True)  # o modelo deveria ter 2 heads K/V
+
+
+# --- o passo rápido: determinismo e leitura da perda a cada k passos --------------------------
+
+def test_fast_step_is_bit_identical_run_to_run_with_gqa(corpus, data):
+    """Projeções fundidas, SDPA causal e AdamW fundido: na CPU, a mesma configuração dá os
+    mesmos bits (duas camadas, 4 heads de consulta para 2 K/V, micro-lotes)."""
+    model = tiny(2, head_dim=8, num_key_value_heads=2)
+    cfg = _cfg(corpus, steps=8, micro_batch_size=8)
+    a = train(model, cfg, data=data, quiet=True)
+    b = train(model, cfg, data=data, quiet=True)
+    assert a.trace == b.trace and a.final_val_loss == b.final_val_loss
+
+
+def test_reading_the_loss_every_k_steps_changes_nothing(corpus, data, monkeypatch, tmp_path):
+    """Com a perda lida a cada 5 passos (como na GPU), a curva, a retomada e a divergência
+    são as mesmas de ler a cada passo."""
+    import helpers.engine.trainer as trainer_mod
+
+    cfg = _cfg(corpus, steps=20, eval_points=5)
+    every_step = train(MODEL, cfg, data=data, quiet=True)
+    bad = _cfg(corpus, steps=60, lr=50.0, warmup_steps=0, grad_clip=1e6)
+    diverged = train(MODEL, bad, data=data, quiet=True)
+    monkeypatch.setattr(trainer_mod, "HOST_SYNC_EVERY", {"cpu": 5})
+    assert train(MODEL, cfg, data=data, quiet=True).trace == every_step.trace
+    ckpt = tmp_path / "ponto.pt"
+    train(MODEL, cfg, data=data, quiet=True, checkpoint_path=ckpt, checkpoint_every=3, stop_after_steps=7)
+    assert train(MODEL, cfg, data=data, quiet=True, checkpoint_path=ckpt).trace == every_step.trace
+    late = train(MODEL, bad, data=data, quiet=True)
+    assert (late.status, late.steps, late.message) == (diverged.status, diverged.steps, diverged.message)
+    assert late.trace == diverged.trace

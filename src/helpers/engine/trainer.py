@@ -40,12 +40,17 @@ from .runs import (FLOP_CONVENTIONS, RunResult, TrainConfig, _versions, flops_pe
                    run_id)
 from .schedules import ScheduleConfig, lr_multiplier
 
-__all__ = ["TrainConfig", "RunResult", "train", "planned_steps", "flops_per_token", "FLOP_CONVENTIONS", "run_id",
+__all__ = ["TrainConfig", "RunResult", "train", "train_step", "make_optimizer", "planned_steps", "flops_per_token", "FLOP_CONVENTIONS", "run_id",
            "weights_path"]
 
 # --- utilidades ----------------------------------------------------------------
 
 DIVERGENCE_WINDOW = 16
+#: Na GPU, a perda de cada passo fica no dispositivo e vem para o processador a cada tantos
+#: passos (e em toda avaliação, ponto de controle e no fim): ler um número da GPU espera o
+#: passo acabar e esvazia a fila de *kernels*. Na CPU essa leitura é de graça e a perda vem
+#: a cada passo. O critério de divergência olha cada passo do mesmo jeito nos dois casos.
+HOST_SYNC_EVERY = {"cpu": 1, "cuda": 16}
 
 
 def _pick_device(requested: str) -> torch.device:
@@ -74,6 +79,44 @@ def _save_atomic(obj: dict, path: Path) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def make_optimizer(model: torch.nn.Module, tc: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """O AdamW do DeepSeek na versão fundida do PyTorch (um *kernel* para todos os
+    parâmetros na CPU e na GPU), que faz a mesma conta do laço por parâmetro."""
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.AdamW(_param_groups(model, tc.weight_decay), lr=tc.lr, betas=(tc.beta1, tc.beta2), eps=1e-8,
+                             fused=fused or None)
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
+               micro_batch_size: int | None = None, grad_clip: float = 1.0, device=None, autocast=nullcontext):
+    """Um passo de otimização: ida e volta em cada micro-lote, recorte do gradiente, AdamW.
+
+    ``model`` pode ser o ``DistributedDataParallel`` que embrulha o modelo (os gradientes
+    só são somados entre processos no último micro-lote). Devolve a perda média do lote
+    como tensor no dispositivo — ler o número é decisão de quem chama.
+    """
+    micro = micro_batch_size or x.shape[0]
+    n_micro = x.shape[0] // micro
+    distributed = isinstance(model, torch.nn.parallel.DistributedDataParallel)
+    loss_sum = torch.zeros((), device=device)
+    for i in range(n_micro):
+        xb, yb = x[i * micro:(i + 1) * micro].to(device), y[i * micro:(i + 1) * micro].to(device)
+        ctx = model.no_sync() if distributed and i < n_micro - 1 else nullcontext()
+        with ctx:
+            with autocast():
+                logits = model(xb)
+            loss = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten())
+            if n_micro > 1:
+                loss = loss / n_micro
+            loss.backward()
+        loss_sum += loss.detach()
+    params = model.module.parameters() if distributed else model.parameters()
+    torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)  # todas as normas numa chamada só
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float):
@@ -201,7 +244,7 @@ def train(
     model = model.to(device)
     n_params = model.num_parameters()
     n_params_ne = model.num_parameters(non_embedding=True)
-    optimizer = torch.optim.AdamW(_param_groups(model, tc.weight_decay), lr=tc.lr, betas=(tc.beta1, tc.beta2), eps=1e-8)
+    optimizer = make_optimizer(model, tc, device)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     generator = torch.Generator().manual_seed(tc.seed + 1)
     rid = run_id(mc, tc)
@@ -247,6 +290,45 @@ def train(
     t_start = time.perf_counter()
     model.train()
     step = state["step"]
+    sync_every = HOST_SYNC_EVERY.get(device.type, 1)
+    pending: list[tuple[int, float, torch.Tensor]] = []  # (passo, taxa, perda ainda no dispositivo)
+
+    def flush() -> bool:
+        """Traz as perdas pendentes e aplica, passo a passo, o critério de divergência."""
+        if not pending:
+            return False
+        values = torch.stack([loss for _, _, loss in pending]).tolist()
+        done = [(i, lr_i, v) for (i, lr_i, _), v in zip(pending, values)]
+        pending.clear()
+        for i, lr_i, train_loss in done:
+            state["running"] += train_loss
+            state["running_n"] += 1
+            # Um único lote estranho (poucas sequências de um trecho atípico do corpus) pode passar
+            # da perda inicial sem que o treino tenha divergido; por isso o critério "alta demais"
+            # olha a média móvel dos últimos DIVERGENCE_WINDOW passos. Perda não finita é imediata.
+            recent = state.setdefault("recent", [])
+            recent.append(train_loss)
+            del recent[:-DIVERGENCE_WINDOW]
+            too_high = (len(recent) == DIVERGENCE_WINDOW
+                        and sum(recent) / DIVERGENCE_WINDOW > tc.divergence_factor * state["initial_loss"])
+            if not math.isfinite(train_loss) or too_high:
+                state["step"] = i
+                state["status"] = "diverged"
+                state["message"] = (
+                    f"perda de treino {train_loss:.4g} no passo {i} (média dos últimos {len(recent)}: "
+                    f"{sum(recent) / len(recent):.4g}; inicial {state['initial_loss']:.4g}); critério: não finita "
+                    f"ou média de {DIVERGENCE_WINDOW} passos > {tc.divergence_factor} × inicial"
+                )
+                state["trace"].append({"step": i, "tokens": i * tc.batch_size_tokens, "train_loss": train_loss,
+                                       "val_loss": None, "val_bpb": None, "lr": lr_i})
+                return True
+        if progress is not None:
+            progress.update(len(done))
+            elapsed = state["train_time"] + time.perf_counter() - t_start
+            progress.set_postfix(perda=f"{done[-1][2]:.3f}",
+                                 tok_s=f"{(done[-1][0] * tc.batch_size_tokens) / max(elapsed, 1e-9):,.0f}")
+        return False
+
     while step < steps:
         lr = tc.lr * lr_multiplier(step, steps, schedule)
         for group in optimizer.param_groups:
@@ -254,62 +336,30 @@ def train(
         # O lote global é sorteado igual em todos os processos; cada um fica com a sua fatia.
         x, y = sample_batch(data.train, seqs, tc.seq_len, generator)
         x, y = x[rank * local_seqs:(rank + 1) * local_seqs], y[rank * local_seqs:(rank + 1) * local_seqs]
-        loss_sum = torch.zeros((), device=device)
-        n_micro = local_seqs // micro
-        for i in range(n_micro):
-            xb, yb = x[i * micro:(i + 1) * micro].to(device), y[i * micro:(i + 1) * micro].to(device)
-            sync = distributed and i < n_micro - 1
-            ctx = ddp_model.no_sync() if sync else nullcontext()
-            with ctx:
-                with autocast():
-                    logits = ddp_model(xb)
-                loss = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten()) / n_micro
-                loss.backward()
-            loss_sum += loss.detach()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss_sum = train_step(ddp_model, optimizer, x, y, micro_batch_size=micro, grad_clip=tc.grad_clip,
+                              device=device, autocast=autocast)
         if distributed:
             dist.all_reduce(loss_sum)
             loss_sum /= world
-        train_loss = loss_sum.item()
         step += 1
         state["step"] = step
-        state["running"] += train_loss
-        state["running_n"] += 1
-        # Um único lote estranho (poucas sequências de um trecho atípico do corpus) pode passar
-        # da perda inicial sem que o treino tenha divergido; por isso o critério "alta demais"
-        # olha a média móvel dos últimos DIVERGENCE_WINDOW passos. Perda não finita é imediata.
-        recent = state.setdefault("recent", [])
-        recent.append(train_loss)
-        del recent[:-DIVERGENCE_WINDOW]
-        too_high = (len(recent) == DIVERGENCE_WINDOW
-                    and sum(recent) / DIVERGENCE_WINDOW > tc.divergence_factor * state["initial_loss"])
-        if not math.isfinite(train_loss) or too_high:
-            state["status"] = "diverged"
-            state["message"] = (
-                f"perda de treino {train_loss:.4g} no passo {step} (média dos últimos {len(recent)}: "
-                f"{sum(recent) / len(recent):.4g}; inicial {state['initial_loss']:.4g}); critério: não finita "
-                f"ou média de {DIVERGENCE_WINDOW} passos > {tc.divergence_factor} × inicial"
-            )
-            state["trace"].append({"step": step, "tokens": step * tc.batch_size_tokens, "train_loss": train_loss,
-                                   "val_loss": None, "val_bpb": None, "lr": lr})
+        pending.append((step, lr, loss_sum))
+        evaluate_now = step in eval_steps
+        save_now = bool(checkpoint_every) and step % checkpoint_every == 0 and step < steps
+        stop_now = stop_after_steps is not None and step >= stop_after_steps and step < steps
+        if (len(pending) >= sync_every or evaluate_now or save_now or stop_now or step == steps) and flush():
             break
-        if step in eval_steps:
+        if evaluate_now:
             val_loss, val_bpb = _evaluate(model, data, tc.seq_len, tc.eval_tokens, device, autocast)
             state["trace"].append({"step": step, "tokens": step * tc.batch_size_tokens,
                                    "train_loss": state["running"] / state["running_n"], "val_loss": val_loss,
                                    "val_bpb": val_bpb, "lr": lr})
             state["running"], state["running_n"] = 0.0, 0
-        if progress is not None:
-            progress.update(1)
-            elapsed = state["train_time"] + time.perf_counter() - t_start
-            progress.set_postfix(perda=f"{train_loss:.3f}", tok_s=f"{(step * tc.batch_size_tokens) / max(elapsed, 1e-9):,.0f}")
-        if checkpoint_every and step % checkpoint_every == 0 and step < steps:
+        if save_now:
             state["train_time"] += time.perf_counter() - t_start
             t_start = time.perf_counter()
             checkpoint()
-        if stop_after_steps is not None and step >= stop_after_steps and step < steps:
+        if stop_now:
             state["train_time"] += time.perf_counter() - t_start
             state["status"] = "interrupted"
             checkpoint()
