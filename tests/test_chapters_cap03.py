@@ -45,7 +45,7 @@ def test_measurements_67b_phrase_comes_from_the_ratios(small):
     big = next(r for r in small.records if r["nome"] == "DeepSeek 67B")
     assert big["M"] - 1 == pytest.approx(0.136, abs=0.001)  # o +13,6% do issue
     assert "M, +13,6%" in small.numbers["g67_desvios"]
-    assert "$M$" in small.numbers["g67_frase"].split("mas")[1]  # M está entre as que erram por mais
+    assert "M" in small.numbers["g67_frase"].split("mas")[1]  # M está entre as que erram por mais
     assert small.numbers["m_67b_sentido"] == "superestima"
 
 
@@ -67,3 +67,11 @@ def test_allocation_numbers():
     C = m7 * 2e12
     assert numbers["aloc_7B"] == f"{m7 / deepseek.m_opt(C):.2f}".replace(".", ",")
     assert numbers["dados_7B"] == f"{2e12 / deepseek.d_opt(C):.1f}".replace(".", ",")
+
+
+def test_phrases_have_no_maths_markup(small):
+    """Um {glue:text} entra como texto simples: nada de ``$…$`` nas frases coladas."""
+    assert not any("$" in v for v in small.numbers.values())
+    assert small.numbers["tiny_eq2_frase"] == "e as três da Eq. 2 subestimam"
+    _, numbers = cap03.allocation()
+    assert numbers["aloc_frase"].startswith("Os dois modelos são menores")

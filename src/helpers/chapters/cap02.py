@@ -153,11 +153,10 @@ def family_table() -> tuple[str, dict[str, str]]:
     for name, used, c, seq in family_rows():
         params[name], ms[name] = count_params(c).total, deepseek_m(c, seq)
         rows.append([name, used, c.num_hidden_layers, fmt(c.hidden_size, ",d"), c.num_attention_heads,
-                     c.num_key_value_heads, fmt(c.intermediate_size, ",d"), fmt(c.vocab_size, ",d"), fmt(seq, ",d"),
-                     format_si(params[name], 3), format_si(ms[name], 3)])
+                     c.num_key_value_heads, format_si(params[name], 3), format_si(ms[name], 3)])
     table = markdown_table(
-        ["modelo", "treinado nos capítulos", "camadas", "d_model", "*heads*", "*heads* K/V", "d_ff", "vocabulário",
-         "contexto", "parâmetros", "M (FLOPs/*token*)"], rows, align="llrrrrrrrrr")
+        ["modelo", "capítulos", "camadas", "d_model", "*heads*", "*heads* K/V", "parâmetros", "M (FLOPs/*token*)"],
+        rows, align="llrrrrrr")
     trained = {name for name, used, _, _ in family_rows() if used not in ("—", "publicado")}
     small = [k for k in params if k in trained]
     largest, smallest = max(small, key=params.get), min(small, key=params.get)

@@ -172,12 +172,17 @@ def measurements(cases=None) -> Measurements:
             if recs:
                 numbers[f"{key}_{label}_faixa"] = _range([r[k] for r in recs])
                 numbers[f"{key}_{label}_sentido"] = direction([r[k] for r in recs])
+    tiny = [r for r in records if r["grupo"] == "minúscula"]
+    if tiny:
+        under = all(r[k] < 1 for r in tiny for k in ("6N₁", "6N₂", "M"))
+        numbers["tiny_eq2_frase"] = ("e as três da Eq. 2 subestimam" if under
+                                     else "e nem todas as da Eq. 2 subestimam")
     return Measurements(records, table, numbers)
 
 
 def _closeness_phrase(close: list[str], far: list[str]) -> str:
     """"6N, 6N₁ e 6N₂ ficam a poucos por cento da medida, mas M erra por mais", a partir das listas."""
-    tex = lambda names: _join([f"${_tex(k)}$" for k in names])  # noqa: E731
+    tex = _join  # texto simples: um {glue:text} não interpreta $…$
     if not far:
         return "todas as convenções ficam a poucos por cento da medida"
     if not close:
@@ -250,6 +255,11 @@ def allocation() -> tuple[str, dict[str, str]]:
         numbers[f"dados_{name}"] = fmt(TOKENS / deepseek.d_opt(C), ".1f")
         numbers[f"aloc_sentido_{name}"] = "menor" if ratio < 1 else "maior"
         ratios[name] = ratio
+    smaller = all(r < 1 for r in ratios.values())
+    more_data = all(TOKENS > deepseek.d_opt(bud[k][2]) for k in ratios)
+    numbers["aloc_frase"] = (("Os dois modelos são menores" if smaller else "Nem todos os modelos são menores")
+                             + " que o ótimo da própria lei e "
+                             + ("recebem mais dados que o ótimo" if more_data else "nem todos recebem mais dados que o ótimo"))
     closer = min(ratios, key=lambda k: abs(np.log(ratios[k])))
     numbers["aloc_mais_perto"], numbers["aloc_mais_longe"] = closer, next(k for k in ratios if k != closer)
     table = markdown_table(["modelo", "M_opt (Eq. 4)", "M real", "M real ÷ M_opt", "D_opt (Eq. 4)", "D real"], rows)

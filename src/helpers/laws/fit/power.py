@@ -21,7 +21,7 @@ def _validate_xy(x, y, min_points: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"x e y devem ter o mesmo tamanho; recebi {x.size} e {y.size}.")
     if x.size < min_points:
         raise ValueError(
-            f"são precisos pelo menos {min_points} pontos para este ajuste; recebi {x.size}."
+            f"são necessários pelo menos {min_points} pontos para este ajuste; recebi {x.size}."
         )
     for name, arr in (("x", x), ("y", y)):
         bad = ~np.isfinite(arr) | (arr <= 0)
