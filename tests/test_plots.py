@@ -115,6 +115,21 @@ def test_offset_and_hand_picked_formatters():
     plt.close(fig)
 
 
+def test_mathtext_decimal_comma_has_no_punctuation_space():
+    """``$x^{0,5}$`` sai como ``$x^{0{,}5}$`` (vírgula decimal), e ``$a, b$`` continua espaçado."""
+    plots.use_book_style()
+    fig = plt.figure()
+    renderer = fig.canvas.get_renderer()
+
+    def width(text):
+        return fig.text(0, 0, text, fontsize=12).get_window_extent(renderer).width
+
+    assert width(r"$y = x^{-0,5}$") == pytest.approx(width(r"$y = x^{-0{,}5}$"), abs=0.5)
+    assert width(r"$2,5$") == pytest.approx(width(r"$2{,}5$"), abs=0.5)
+    assert width(r"$a, b$") > width(r"$a{,}b$") + 1  # pontuação de verdade: espaço mantido
+    plt.close(fig)
+
+
 def test_decimal_comma_leaves_words_and_math_commands_alone():
     assert plots.decimal_comma("0.5") == "0,5"
     assert plots.decimal_comma(r"$\mathdefault{2.5\times10^{3}}$") == r"$\mathdefault{2{,}5\times10^{3}}$"

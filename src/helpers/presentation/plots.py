@@ -8,7 +8,8 @@ O estilo é um só e vale para toda figura criada depois de :func:`use_book_styl
 vírgula decimal em todo eixo linear, logarítmico, *symlog* e *logit* (os formatadores que o
 matplotlib escolhe sozinho passam a escrever vírgulas; nenhum capítulo precisa chamar nada
 por eixo), números por extenso à brasileira (:func:`format_si`: mil, mi, bi, tri), fórmulas
-em *mathtext* (``r"$\eta_\mathrm{opt}(C)$"``) e figuras do tamanho da página (:func:`new_figure`:
+em *mathtext* (``r"$\eta_\mathrm{opt}(C)$"``; nele, ``$C^{0,52}$`` sai com vírgula decimal, sem
+espaço) e figuras do tamanho da página (:func:`new_figure`:
 uma figura simples tem a largura do texto; uma de vários painéis é um pouco mais larga e mais
 alta, com letras que continuam com 9 pt ou mais depois que o navegador a encolhe). Num
 *kernel* Jupyter as figuras saem em SVG, nítidas em qualquer zoom.
@@ -210,6 +211,34 @@ def _install_comma_formatters() -> None:
         scale.set_default_locators_and_formatters = set_defaults
 
 
+def _install_decimal_comma_in_mathtext() -> None:
+    """No mathtext, uma vírgula entre dois algarismos é decimal: sem o espaço de pontuação.
+
+    O matplotlib já faz isso com o ponto (``$0.5$``) e põe um espaço depois de toda vírgula
+    (``$x^{0,5}$`` sairia "0, 5"). Ensinamos o analisador a tratar ``0,5`` como ``0{,}5``; o
+    resto da pontuação não muda. Se a API interna mudar, o estilo segue sem este ajuste.
+    """
+    try:
+        from matplotlib import _mathtext
+    except ImportError:  # pragma: no cover
+        return
+    parser = getattr(_mathtext, "Parser", None)
+    original = getattr(parser, "symbol", None)
+    if original is None or getattr(original, "_decimal_comma", False):
+        return
+
+    def symbol(self, s, loc, toks):
+        if toks["sym"] == ",":
+            before = next((ch for ch in s[:loc][::-1] if ch != " "), "")
+            after = next((ch for ch in s[loc + 1:] if ch != " "), "")
+            if before.isdigit() and after.isdigit():
+                return [_mathtext.Char(",", self.get_state())]
+        return original(self, s, loc, toks)
+
+    symbol._decimal_comma = True
+    parser.symbol = symbol
+
+
 def _use_svg_in_jupyter() -> None:
     """Num *kernel* Jupyter, figuras em SVG (nítidas no livro e no JupyterLab)."""
     try:
@@ -235,6 +264,7 @@ def use_book_style() -> None:
     """
     mpl.rcParams.update(_STYLE)
     _install_comma_formatters()
+    _install_decimal_comma_in_mathtext()
     _use_svg_in_jupyter()
 
 
