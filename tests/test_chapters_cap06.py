@@ -95,9 +95,11 @@ def test_verdicts_follow_the_noise_ruler(raw, ch):
     assert ch.numbers["ctx_empatados"] == (f"entre {tied[0]} e {tied[-1]} *tokens*" if len(tied) > 1
                                            else f"em {tied[0]} *tokens*")
     assert ("sem dizer qual" in ch.numbers["ctx_veredito"]) == (len(tied) > 1)
+    assert ("não diz qual" in ch.numbers["ctx_resumo"]) == (len(tied) > 1)
     # com uma régua de ruído minúscula, nenhum empate: o melhor se destaca
     strict = cap06.chapter6(batch, ctx, spread=1e-6).numbers
     assert "se destaca" in strict["ctx_veredito"] and "se destaca" in strict["lote_veredito"]
+    assert "à frente dos outros" in strict["ctx_resumo"]
     assert "o melhor contexto foi" not in ch.numbers["ctx_veredito"]
 
 

@@ -10,7 +10,8 @@ Tudo o que o notebook mostra a partir de ``results/cap05_agendas.jsonl``:
 - :func:`seed_spread` — a maior diferença entre duas sementes da mesma configuração (o
   capítulo 6 a usa como régua do ruído);
 - :func:`plot_schedules`, :func:`plot_schedule_runs`, :func:`plot_reuse` — as figuras;
-- :func:`glue_numbers`, :func:`glue_figure` — a contabilidade do ``glue`` do myst-nb.
+- :func:`glue_numbers` — a contabilidade do ``glue`` do myst-nb (e :func:`glue_figure`, de
+  :mod:`helpers.presentation.plots`, para as figuras numeradas).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..presentation.plots import COLORS, fmt, format_si, markdown_table, new_figure, plot_trace
+from ..presentation.plots import COLORS, fmt, format_si, glue_figure, markdown_table, new_figure, plot_trace
 
 __all__ = ["SCHEDULE_LABELS", "SCHEDULE_COLORS", "ScheduleGap", "Chapter5", "schedule_gap", "seed_spread",
            "final_by_schedule", "chapter5", "corpus_table", "live_summary", "plot_schedules", "plot_schedule_runs", "plot_reuse",
@@ -150,11 +151,11 @@ def _constant_verdict(vs_multistep: float, vs_cosine: float, spread: float) -> s
     """O que uma semente de taxa constante permite dizer contra as duas agendas com queda."""
     apart = [name for name, d in (("dos degraus", vs_multistep), ("do cosseno", vs_cosine)) if abs(d) > spread]
     if len(apart) == 2:
-        return "a constante se distingue das duas agendas com queda"
+        return "a taxa constante se distingue das duas agendas com queda"
     if not apart:
-        return "a constante não se distingue de nenhuma das duas agendas com queda"
+        return "a taxa constante não se distingue de nenhuma das duas agendas com queda"
     other = "do cosseno" if apart[0] == "dos degraus" else "dos degraus"
-    return f"a constante se distingue {apart[0]}, mas não {other}"
+    return f"a taxa constante se distingue {apart[0]}, mas não {other}"
 
 
 def _seeds_needed(gap: ScheduleGap, max_seeds: int = 50) -> str:
@@ -364,17 +365,3 @@ def glue_numbers(numbers: dict[str, object], markdown=MARKDOWN_GLUES) -> None:
 
     for name, value in numbers.items():
         glue(name, Markdown(str(value)) if name in markdown else value, display=False)
-
-
-def glue_figure(name: str, fig) -> None:
-    """Cola uma figura para ``{glue:figure}`` e a fecha (sem saída solta na célula)."""
-    from ..presentation import plots
-
-    if hasattr(plots, "glue_figure"):
-        plots.glue_figure(name, fig)
-        return
-    import matplotlib.pyplot as plt
-    from myst_nb import glue
-
-    glue(name, fig, display=False)
-    plt.close(fig)

@@ -241,6 +241,9 @@ def chapter6(batch_records: list[dict], ctx_records: list[dict], *, spread: floa
         "ctx_veredito": _verdict(by_ctx, spread, noun="contexto", plural="contextos", show=str),
         "ctx_empatados": (f"entre {tied_ctx[0]} e {tied_ctx[-1]} *tokens*" if len(tied_ctx) > 1
                           else f"em {tied_ctx[0]} *tokens*"),
+        "ctx_resumo": (f"fica entre {tied_ctx[0]} e {tied_ctx[-1]} *tokens*, e uma semente por contexto não diz qual"
+                       if len(tied_ctx) > 1 else
+                       f"fica em {tied_ctx[0]} *tokens*, à frente dos outros por mais que o ruído entre sementes"),
         "lote_vazao_max": fmt(max(batch, key=lambda r: r["tokens_per_s"])["train"]["batch_size_tokens"], ",d"),
         "largura_ctx": str(ctx[0]["model"]["hidden_size"]),
     }
@@ -249,7 +252,7 @@ def chapter6(batch_records: list[dict], ctx_records: list[dict], *, spread: floa
 
 
 #: Os números colados como Markdown (a prosa os usa com ``{glue:md}``).
-MARKDOWN_GLUES = frozenset({"lote_veredito", "ctx_veredito", "ctx_empatados", "alvo_alto_anomalia"})
+MARKDOWN_GLUES = frozenset({"lote_veredito", "ctx_veredito", "ctx_empatados", "ctx_resumo", "alvo_alto_anomalia"})
 
 
 def glue_numbers(numbers: dict[str, object]) -> None:
