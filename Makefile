@@ -41,12 +41,15 @@ test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
 # Refaz (ou retoma) todas as varreduras dos capítulos experimentais; pula o que já
-# está em results/. Uma varredura: python -m helpers.engine.sweeps run experiments/X.json --out results/X.jsonl
+# está em results/. Cada varredura roda em N processos de 1 thread que dividem o arquivo
+# de resultados (make experiments WORKERS=N; padrão: um por núcleo). Uma varredura:
+# python -m helpers.engine.sweeps run experiments/X.json --out results/X.jsonl [--workers N]
 EXPERIMENTS := $(wildcard experiments/*.json)
+WORKERS ?=
 experiments: $(STAMP)
 	@for spec in $(EXPERIMENTS); do \
 		name=$$(basename $$spec .json); \
-		$(BIN)/python -m helpers.engine.sweeps run $$spec --out results/$$name.jsonl || exit 1; \
+		$(BIN)/python -m helpers.engine.sweeps run $$spec --out results/$$name.jsonl $(if $(WORKERS),--workers $(WORKERS)) || exit 1; \
 	done
 
 benchmark: $(STAMP)
