@@ -56,6 +56,13 @@ class ScheduleConfig:
         return d
 
 
+def _check_step(step: int, total_steps: int) -> None:
+    if total_steps < 1:
+        raise ValueError(f"total_steps deve ser ≥ 1; recebi {total_steps}.")
+    if not 0 <= step < total_steps:
+        raise ValueError(f"step deve estar em [0, {total_steps}); recebi {step}.")
+
+
 def lr_multiplier(step: int, total_steps: int, schedule: ScheduleConfig) -> float:
     """Multiplicador da taxa de pico no passo ``step`` (0 ≤ step < total_steps).
 
@@ -64,10 +71,7 @@ def lr_multiplier(step: int, total_steps: int, schedule: ScheduleConfig) -> floa
     ``step / total_steps`` do treino; o cosseno vai do pico a ``final_fraction``
     entre o fim do aquecimento e o último passo.
     """
-    if total_steps < 1:
-        raise ValueError(f"total_steps deve ser ≥ 1; recebi {total_steps}.")
-    if not 0 <= step < total_steps:
-        raise ValueError(f"step deve estar em [0, {total_steps}); recebi {step}.")
+    _check_step(step, total_steps)
     if step < schedule.warmup_steps:
         return (step + 1) / schedule.warmup_steps
     if schedule.kind == "constant":

@@ -99,6 +99,24 @@ def attention_backend(name: str):
         _BACKEND["name"] = previous
 
 
+def _check_inputs(q, k, v, causal: bool, padding_mask):
+    """Confere as formas; devolve ``(H_kv, G, pad)`` com ``pad`` ``[B, 1, 1, T]`` booleano ou ``None``."""
+    h_kv, groups = _check_shapes(q, k, v)
+    b, s, t = q.shape[0], q.shape[2], k.shape[2]
+    if causal and s > t:
+        raise ValueError(
+            f"atenção causal com mais consultas ({s}) que chaves ({t}); as consultas devem ser as últimas "
+            "posições de k/v."
+        )
+    if padding_mask is None:
+        return h_kv, groups, None
+    if padding_mask.shape != (b, t):
+        raise ValueError(
+            f"padding_mask deve ter forma [batch, kv_len] = {(b, t)}; recebi {tuple(padding_mask.shape)}."
+        )
+    return h_kv, groups, padding_mask.to(device=q.device, dtype=torch.bool)[:, None, None, :]
+
+
 def grouped_query_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -127,21 +145,9 @@ def grouped_query_attention(
     guardar a matriz ``[S, T]`` inteira. É a mesma atenção; os testes conferem os dois
     caminhos contra o SDPA e entre si.
     """
-    h_kv, groups = _check_shapes(q, k, v)
+    h_kv, groups, pad = _check_inputs(q, k, v, causal, padding_mask)  # pad: [B, 1, 1, T] ou None
     b, h, s, d = q.shape
     t = k.shape[2]
-    if causal and s > t:
-        raise ValueError(
-            f"atenção causal com mais consultas ({s}) que chaves ({t}); as consultas devem ser as últimas "
-            "posições de k/v."
-        )
-    pad = None
-    if padding_mask is not None:
-        if padding_mask.shape != (b, t):
-            raise ValueError(
-                f"padding_mask deve ter forma [batch, kv_len] = {(b, t)}; recebi {tuple(padding_mask.shape)}."
-            )
-        pad = padding_mask.to(device=q.device, dtype=torch.bool)[:, None, None, :]  # [B, 1, 1, T]
     if _BACKEND["name"] == "fused":
         return _fused_attention(q, k, v, causal=causal, pad=pad)
     # [B, H, S, D] -> [B, H_kv, G·S, D]: as heads de um grupo são vizinhas (mesma
@@ -208,14 +214,18 @@ def reference_attention(
     return torch.softmax(scores, dim=-1) @ v
 
 
+def _check_counts(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} deve ser um inteiro ≥ 1; recebi {value!r}.")
+
+
 def kv_cache_bytes(config, tokens: int, *, batch_size: int = 1, bytes_per_value: int = 2) -> int:
     """Bytes do cache KV: ``2 × n_layer × n_kv × d_h × tokens × batch × bytes``.
 
     O 2 da frente é K e V. Com ``bytes_per_value=2`` (bf16), é o tamanho do cache de
     inferência; :class:`helpers.model.transformer.KVCache` aloca exatamente isso (os testes conferem).
     """
-    for name, value in (("tokens", tokens), ("batch_size", batch_size), ("bytes_per_value", bytes_per_value)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} deve ser um inteiro ≥ 1; recebi {value!r}.")
+    _check_counts(tokens=tokens, batch_size=batch_size, bytes_per_value=bytes_per_value)
     return (2 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim
             * tokens * batch_size * bytes_per_value)

@@ -171,6 +171,16 @@ def analytic_flops_per_token(config: ModelConfig, seq_len: int) -> FlopBreakdown
     )
 
 
+def _check_measure_args(model: torch.nn.Module, seq_len: int, batch_size: int) -> None:
+    _check_seq_len(seq_len)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size deve ser um inteiro ≥ 1; recebi {batch_size!r}.")
+    if seq_len > model.config.max_position_embeddings:
+        raise ValueError(
+            f"seq_len ({seq_len}) excede max_position_embeddings ({model.config.max_position_embeddings})."
+        )
+
+
 def measured_flops_per_token(
     model: torch.nn.Module, seq_len: int, *, batch_size: int = 1
 ) -> float:
@@ -182,14 +192,8 @@ def measured_flops_per_token(
     contados pelo número de tokens ``batch_size · seq_len``. A atenção é medida com o
     caminho ``"math"`` do *kernel* (ver :func:`helpers.model.attention.attention_backend`).
     """
-    _check_seq_len(seq_len)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size deve ser um inteiro ≥ 1; recebi {batch_size!r}.")
+    _check_measure_args(model, seq_len, batch_size)
     config = model.config
-    if seq_len > config.max_position_embeddings:
-        raise ValueError(
-            f"seq_len ({seq_len}) excede max_position_embeddings ({config.max_position_embeddings})."
-        )
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(0)
     tokens = torch.randint(0, config.vocab_size, (batch_size, seq_len + 1), generator=generator)

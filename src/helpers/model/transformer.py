@@ -227,9 +227,7 @@ class Transformer(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=std)
 
-    def forward(self, input_ids: torch.Tensor, cache: "KVCache | None" = None) -> torch.Tensor:
-        """*Logits* ``[B, S, V]``. Com ``cache``, ``input_ids`` são as posições seguintes às
-        que o cache já guarda (decodificação incremental) e o cache é atualizado."""
+    def _check_input(self, input_ids: torch.Tensor, cache: "KVCache | None") -> tuple[int, int]:
         if input_ids.dim() != 2:
             raise ValueError(
                 f"input_ids deve ter forma [batch, seq]; recebi {tuple(input_ids.shape)}."
@@ -241,6 +239,12 @@ class Transformer(nn.Module):
                 f"sequência de {start + seq_len} tokens excede max_position_embeddings "
                 f"({self.config.max_position_embeddings}); use no máximo esse comprimento."
             )
+        return start, seq_len
+
+    def forward(self, input_ids: torch.Tensor, cache: "KVCache | None" = None) -> torch.Tensor:
+        """*Logits* ``[B, S, V]``. Com ``cache``, ``input_ids`` são as posições seguintes às
+        que o cache já guarda (decodificação incremental) e o cache é atualizado."""
+        start, seq_len = self._check_input(input_ids, cache)  # posição inicial e comprimento
         cos, sin = self.rope_cos[start:start + seq_len], self.rope_sin[start:start + seq_len]
         x = self.embed_tokens(input_ids)
         for i, layer in enumerate(self.layers):
@@ -282,6 +286,23 @@ def from_hf_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.T
     return out
 
 
+def _check_generate_args(model, prompt, max_new_tokens, temperature, top_k, use_cache) -> None:
+    if prompt.dim() != 2 or prompt.shape[1] < 1:
+        raise ValueError(f"prompt deve ter forma [batch, seq] com seq ≥ 1; recebi {tuple(prompt.shape)}.")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens deve ser ≥ 0; recebi {max_new_tokens}.")
+    if temperature < 0:
+        raise ValueError(f"temperature deve ser ≥ 0; recebi {temperature}.")
+    if top_k is not None and not 1 <= top_k <= model.config.vocab_size:
+        raise ValueError(f"top_k deve estar entre 1 e {model.config.vocab_size}; recebi {top_k}.")
+    window = model.config.max_position_embeddings
+    if use_cache and prompt.shape[1] + max_new_tokens > window:
+        raise ValueError(
+            f"com cache, prompt + tokens novos ({prompt.shape[1] + max_new_tokens}) não podem passar de "
+            f"max_position_embeddings ({window})."
+        )
+
+
 @torch.no_grad()
 def generate(
     model: Transformer,
@@ -302,25 +323,13 @@ def generate(
     restrita aos ``top_k`` mais prováveis se pedido. ``temperature=0`` escolhe sempre o
     mais provável (decodificação gulosa).
     """
-    if prompt.dim() != 2 or prompt.shape[1] < 1:
-        raise ValueError(f"prompt deve ter forma [batch, seq] com seq ≥ 1; recebi {tuple(prompt.shape)}.")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens deve ser ≥ 0; recebi {max_new_tokens}.")
-    if temperature < 0:
-        raise ValueError(f"temperature deve ser ≥ 0; recebi {temperature}.")
-    if top_k is not None and not 1 <= top_k <= model.config.vocab_size:
-        raise ValueError(f"top_k deve estar entre 1 e {model.config.vocab_size}; recebi {top_k}.")
+    _check_generate_args(model, prompt, max_new_tokens, temperature, top_k, use_cache)
     was_training = model.training
     model.eval()
     out = prompt
     window = model.config.max_position_embeddings
     cache = None
     if use_cache:
-        if prompt.shape[1] + max_new_tokens > window:
-            raise ValueError(
-                f"com cache, prompt + tokens novos ({prompt.shape[1] + max_new_tokens}) não podem passar de "
-                f"max_position_embeddings ({window})."
-            )
         param = next(model.parameters())
         cache = KVCache(model.config, prompt.shape[0], prompt.shape[1] + max_new_tokens,
                         device=param.device, dtype=param.dtype)
@@ -343,6 +352,11 @@ def generate(
     return out
 
 
+def _check_divides(new_kv: int, old_kv: int) -> None:
+    if new_kv < 1 or old_kv % new_kv:
+        raise ValueError(f"num_key_value_heads ({new_kv}) deve dividir as {old_kv} heads K/V do modelo original.")
+
+
 def convert_to_gqa(model: Transformer, num_key_value_heads: int) -> Transformer:
     """Converte um modelo treinado para menos *heads* K/V pela média dentro de cada grupo.
 
@@ -352,11 +366,7 @@ def convert_to_gqa(model: Transformer, num_key_value_heads: int) -> Transformer:
     resultado é MQA. Devolve um modelo novo; o original não muda.
     """
     old = model.config
-    if num_key_value_heads < 1 or old.num_key_value_heads % num_key_value_heads:
-        raise ValueError(
-            f"num_key_value_heads ({num_key_value_heads}) deve dividir as {old.num_key_value_heads} "
-            "heads K/V do modelo original."
-        )
+    _check_divides(num_key_value_heads, old.num_key_value_heads)
     new_config = old.replace(num_key_value_heads=num_key_value_heads)
     new = Transformer(new_config).to(next(model.parameters()).device)
     pool = old.num_key_value_heads // num_key_value_heads
