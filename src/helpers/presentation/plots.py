@@ -476,8 +476,8 @@ def plot_hyper_grid(ax, lrs, batches, losses, *, near=None, best=None, cmap: str
     ax.set(xscale="log", yscale="log", xlabel="taxa de aprendizado máxima", ylabel="lote (tokens por passo)")
     ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
     ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
-    ax.set_xticks(np.unique(lrs), [fmt(v, ".2g") for v in np.unique(lrs)], fontsize=9, rotation=45)
-    ax.set_yticks(np.unique(batches), [fmt(v, ",.0f") for v in np.unique(batches)], fontsize=9)
+    ax.set_xticks(np.unique(lrs), [fmt(v, ".2g") for v in np.unique(lrs)], rotation=45)
+    ax.set_yticks(np.unique(batches), [fmt(v, ",.0f") for v in np.unique(batches)])
     ax.margins(0.08)
     ax.grid(False)
     if colorbar:
