@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from comum import load_old_transformer, median, metadata, write_json
+from helpers.presentation.plots import fmt
 from helpers.engine.data import prepare_data, sample_batch
 from helpers.engine.trainer import TrainConfig, _param_groups, make_optimizer, train_step
 from helpers.model.config import ModelConfig
@@ -151,14 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         order = contenders if r % 2 == 0 else contenders[::-1]
         row = {c.name: c.run(args.steps) for c in order}
         rounds.append(row)
-        print(f"  rodada {r + 1}: " + ", ".join(f"{k} {v:,.0f} tokens/s" for k, v in row.items()), flush=True)
+        print(f"  rodada {r + 1}: " + ", ".join(f"{k} {fmt(v, ',.0f').rjust(0)} tokens/s" for k, v in row.items()), flush=True)
     names = [c.name for c in contenders]
     summary = {n: median(r[n] for r in rounds) for n in names}
     ratios = {n: median(r[n] / r["nanoGPT"] for r in rounds) for n in names if n != "nanoGPT"}
     print("medianas:")
     for n in names:
-        extra = f"  ({ratios[n]:.2f}× o nanoGPT)" if n in ratios else ""
-        print(f"  {n:20s} {summary[n]:10,.0f} tokens/s{extra}")
+        extra = f"  ({fmt(ratios[n], '.2f')}× o nanoGPT)" if n in ratios else ""
+        print(f"  {n:20s} {fmt(summary[n], ',.0f').rjust(10)} tokens/s{extra}")
     if args.out:
         write_json({"metadata": {**meta, "dtype": "torch.float32", "compile": False,
                                  "shape": {"n_layer": LAYERS, "d_model": HIDDEN, "heads": HEADS, "context": CONTEXT,

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from comum import load_old_transformer, median, metadata, write_json
+from helpers.presentation.plots import fmt
 from helpers.engine.data import prepare_data, sample_batch
 from helpers.engine.trainer import TrainConfig, _param_groups, make_optimizer, train_step
 from helpers.model.config import tiny
@@ -162,16 +163,16 @@ def main(argv: list[str] | None = None) -> int:
                         rounds=args.rounds, seconds=args.seconds, old=args.old)
     print("tokens/s do passo do treinador (mediana de rodadas intercaladas):")
     for r in rows:
-        extra = (f"   {args.old}: {r['old_tokens_per_s']:9,.0f}  ({r['speedup_vs_old']:.2f}×)" if args.old else "")
+        extra = (f"   {args.old}: {fmt(r['old_tokens_per_s'], ',.0f').rjust(9)}  ({fmt(r['speedup_vs_old'], '.2f')}×)" if args.old else "")
         print(f"  d = {r['hidden_size']:3d} ({r['n_layer']} camadas), lote {r['batch_tokens']:5d}, "
-              f"{r['threads']} thread(s): {r['tokens_per_s']:9,.0f}{extra}")
+              f"{r['threads']} thread(s): {fmt(r['tokens_per_s'], ',.0f').rjust(9)}{extra}")
     compiled = None
     if args.compile:
         compiled = bench_compile(tokens, n_layer=2, batch_tokens=8192, threads=1, steps=10)
         be = compiled["break_even_tokens"]
         print(f"torch.compile, d = 32, lote 8192, 1 thread: compilação a frio {compiled['cold_compile_s']:.1f} s; "
-              f"{compiled['eager_tokens_per_s']:,.0f} → {compiled['compiled_tokens_per_s']:,.0f} tokens/s; "
-              + (f"paga-se depois de {be / 1e6:,.1f} mi tokens" if be else "não se paga"))
+              f"{fmt(compiled['eager_tokens_per_s'], ',.0f').rjust(0)} → {fmt(compiled['compiled_tokens_per_s'], ',.0f').rjust(0)} tokens/s; "
+              + (f"paga-se depois de {fmt(be / 1e6, ',.1f').rjust(0)} mi tokens" if be else "não se paga"))
     torch.set_num_threads(default_threads)
     if args.out:
         write_json({"metadata": {**meta, "dtype": "torch.float32", "context": CONTEXT, "rounds": args.rounds,
