@@ -52,9 +52,13 @@ experiments: $(STAMP)
 		$(BIN)/python -m helpers.engine.sweeps run $$spec --out results/$$name.jsonl $(if $(WORKERS),--workers $(WORKERS)) || exit 1; \
 	done
 
+# NANOGPT: a pasta do nanoGPT (model.py), para o benchmark lado a lado; sem ela, ele é pulado.
+NANOGPT ?= ../shared/peers/nanogpt
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/treino.py
 	$(BIN)/python benchmarks/atencao.py
+	$(BIN)/python benchmarks/varredura.py
+	@if [ -f $(NANOGPT)/model.py ]; then $(BIN)/python benchmarks/nanogpt.py --nanogpt $(NANOGPT); else echo "nanoGPT não encontrado em $(NANOGPT): pulei o lado a lado (make benchmark NANOGPT=pasta)"; fi
 
 clean:
 	rm -rf _build

@@ -48,7 +48,7 @@ def plot_kernels(key: str, rows: list[dict], meta: dict):
     ax_m.set_title(f"{DEVICE_LABEL[key]}: memória além das entradas")
     handles = [ax_t.plot([], [], color=VARIANT_COLOR[v], label=VARIANT_LABEL[v])[0] for v in BENCH_VARIANTS]
     handles += [ax_t.plot([], [], styles[g], color=COLORS["cinza"], label=f"$G = {g}$")[0] for g in groups]
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, handlelength=2.2,
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=10.5, handlelength=2.2,
                columnspacing=1.2)
     return fig
 
@@ -140,7 +140,7 @@ def plot_depth(data: dict):
         for r in fam:
             text = f"$d = {r['d_model']}$" if note == "d" else f"$d_\\mathrm{{ff}} = {r['ffn']}$"
             ax_l.annotate(text, (r["n_layer"], r["loss_mean"]), textcoords="offset points", ha="right",
-                          xytext=(-4, 6) if note == "d" else (10, -15), fontsize=8, color=color)
+                          xytext=(-4, 6) if note == "d" else (10, -15), fontsize=10.5, color=color)
         ax_v.plot(n, [r["flops_per_s"] / 1e9 for r in fam], marker="o", color=color, label=label)
     ticks = sorted({r["n_layer"] for r in depth})
     for ax in (ax_l, ax_v):

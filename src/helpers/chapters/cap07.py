@@ -297,7 +297,7 @@ def plot_laws(ch: Chapter7):
                 label=f"ajuste: ${_math(fmt(law.k, '.3g'))}\\,C^{{{_math(fmt(law.alpha, '.3f'))}}}$")
         ax.plot(c_grid, ds(c_grid), "--", color=COLORS["laranja"], label="DeepSeek, Eq. 1")
         ax.set(xscale="log", yscale="log", xlabel="$C$ (FLOPs, convenção $M$)", ylabel=name)
-        ax.legend(fontsize=9.5)
+        ax.legend(fontsize=10.5)
     ax_lr.set_title(r"$\eta_\mathrm{opt}(C)$")
     ax_b.set_title(r"$B_\mathrm{opt}(C)$")
     return fig

@@ -350,7 +350,7 @@ def plot_profiles(ch: Chapter8):
     ax_tok.set_title("As mesmas curvas contra os tokens")
     ax_tok.set_ylabel("")
     handles, labels = ax_iso.get_legend_handles_labels()
-    fig.legend(handles, [f"{lab} FLOPs" for lab in labels], loc="outside lower center", ncol=3, fontsize=9.5)
+    fig.legend(handles, [f"{lab} FLOPs" for lab in labels], loc="outside lower center", ncol=3, fontsize=10.5)
     return fig
 
 
@@ -373,7 +373,7 @@ def plot_allocation(ch: Chapter8):
         ax.plot(c_grid, ds(c_grid), "--", color=COLORS["laranja"], label="DeepSeek, Eq. 4")
         ax.axvline(ch.predict_at, color=COLORS["cinza"], lw=0.8, ls=":")
         ax.set(xscale="log", yscale="log", xlabel="$C$ (FLOPs, convenção $M$)", ylabel=name)
-        ax.legend(fontsize=9.5)
+        ax.legend(fontsize=10.5)
     ax_m.set_title("Escala ótima do modelo")
     ax_d.set_title("Dados ótimos")
     return fig
@@ -392,7 +392,7 @@ def plot_approach3(ch: Chapter8):
                  zorder=3, label="vértices IsoFLOP")
     ax_f.set(xscale="log", yscale="log", xlabel="$C$ (FLOPs)", ylabel="$M_\\mathrm{opt}$ (FLOPs por token)",
              title="Duas fronteiras")
-    ax_f.legend(fontsize=9.5)
+    ax_f.legend(fontsize=10.5)
     for c, color in zip(ch.budgets, budget_colors(len(ch.budgets))):
         idx = t["budget"][ok] == c
         order = np.argsort(t["M"][ok][idx])
@@ -401,7 +401,7 @@ def plot_approach3(ch: Chapter8):
     ax_r.axhline(0, color="black", lw=0.8)
     ax_r.set(xscale="log", xlabel="$M$ (FLOPs por token)", ylabel="previsto − medido (% da perda)",
              title="Resíduos da superfície")
-    ax_r.legend(fontsize=9.5, title="$C$ (FLOPs)", title_fontsize=9.5)
+    ax_r.legend(fontsize=10.5, title="$C$ (FLOPs)", title_fontsize=10.5)
     return fig
 
 

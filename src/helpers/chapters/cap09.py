@@ -233,7 +233,7 @@ def plot_prediction(ch: Chapter9):
     ticks = np.round(np.arange(1.6, 3.2, 0.2), 1)
     ax.set_yticks(ticks, [fmt(t, ".1f") for t in ticks])
     ax.yaxis.set_minor_formatter(mpl.ticker.NullFormatter())
-    ax.legend(fontsize=9.5)
+    ax.legend(fontsize=10.5)
     return fig
 
 
@@ -243,5 +243,5 @@ def plot_target_curve(ch: Chapter9):
     plot_trace(ax, ch.target, color=COLORS["vermelho"], label="treino de verificação")
     ax.axhspan(*ch.interval, color=COLORS["azul"], alpha=0.15, label="intervalo previsto (fim)")
     ax.set(ylim=(None, 3.5))
-    ax.legend(fontsize=9.5)
+    ax.legend(fontsize=10.5)
     return fig

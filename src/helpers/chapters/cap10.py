@@ -371,7 +371,7 @@ def plot_profiles(study: QualityStudy):
     for ax in axes[n:]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize=9.5)
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize=10.5)
     return fig
 
 

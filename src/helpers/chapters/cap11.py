@@ -227,7 +227,7 @@ def plot_extrapolation_examples(inp: Inputs):
         ax.scatter([r["tokens"]], [ex.predicted * inp.drop_factor], marker="*", s=110, color=color,
                    edgecolors="black", zorder=4)
     ax.set(title=f"Ajuste na metade da curva ($C$ = {format_si(largest, 3)} FLOPs)", ylim=(2.0, 3.6))
-    ax.legend(fontsize=9, title_fontsize=9,
+    ax.legend(fontsize=10.5, title_fontsize=10.5,
               title="● usados  ○ previstos  □ depois das quedas  ★ previsão corrigida")
     return fig
 
@@ -310,7 +310,7 @@ def plot_schedule_fits(section: Section):
         pts = [p for p in r["trace"] if p["tokens"] > 0.55 * total]
         ax.plot([p["tokens"] for p in pts], [p["val_bpb"] for p in pts], "o-", color=color, ms=4, lw=1, label=label)
     ax.set(title="Três agendas, ajustes na mesma curva", ylim=(2.1, 3.0), xlim=(0.2 * total, 1.03 * total))
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=10.5)
     return fig
 
 
@@ -328,7 +328,7 @@ def plot_longer_run(section: Section):
     grid = np.linspace(t_ms[0], double["tokens"], 100)
     ax.plot(grid, d["fit_whole"].predict(grid), ":", color=COLORS["vermelho"], lw=1.4, label="ajuste com as quedas")
     ax.set(title="Extrapolar para um treino duas vezes mais longo", ylim=(1.8, 3.0))
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=10.5)
     return fig
 
 
@@ -448,5 +448,5 @@ def plot_frontier_stops(section: Section):
     stopped = [(r["flops_per_token"]["M"], r["final_val_bpb"]) for r, es in section.data["stops"] if es.stopped]
     ax.scatter(*zip(*stopped), marker="x", s=90, color=COLORS["vermelho"], zorder=5, label="a regra da fronteira pararia")
     ax.set_title("Quem a regra da fronteira para: os modelos à esquerda de cada U")
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=10.5)
     return fig

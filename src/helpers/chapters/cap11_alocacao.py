@@ -158,7 +158,7 @@ def plot_data_doubling(section: Section):
         ax.plot(grid, a3.predict(m, grid), color=color, lw=1.2, label=f"({n}, {d}) abordagem 3")
     ax.set(xscale="log", xlabel="tokens de treino $D$", ylabel="bits por byte (validação)",
            title="Mais dados, o mesmo modelo: medido e previsto")
-    ax.legend(fontsize=9, ncols=2)
+    ax.legend(fontsize=10.5, ncols=2)
     return fig
 
 
