@@ -452,3 +452,24 @@ def test_preface_comparison_table_matches_the_repository():
     ours = budgets(scaling)
     lo, hi = math.log10(published[0] / max(ours)), math.log10(published[1] / min(ours))
     assert 3 <= lo < 4 and 9 < hi <= 10, (lo, hi)
+
+
+def test_preface_speed_figures_match_the_benchmark_results():
+    """Os números de velocidade do prefácio são os dos JSON de ``benchmarks/`` em ``results/``."""
+    from helpers.presentation.plots import fmt
+
+    results = ROOT / "results"
+    treino = json.loads((results / "bench_treino_cpu.json").read_text(encoding="utf-8"))
+    nano = json.loads((results / "bench_nanogpt_cpu.json").read_text(encoding="utf-8"))
+    varr = json.loads((results / "bench_varredura_cpu.json").read_text(encoding="utf-8"))
+    row = {(r["n_layer"], r["batch_tokens"], r["threads"]): r["tokens_per_s"] for r in treino["family"]}
+    expected = [
+        f"**{round(treino['metadata']['matmul_peak_flops']['2'] / 1e9)} GFLOP/s**",
+        f"**{round(row[(4, 8192, 2)] / 1e3)} mil *tokens*/s**",
+        f"**{round(row[(4, 8192, 1)] / 1e3)} mil**",
+        f"**{fmt(nano['median_ratio_vs_nanogpt']['nosso'], '.2f')}×**",
+        f"**{fmt(varr['ratios']['atual_n_sobre_antigo'], '.2f')}×**",
+    ]
+    preface = " ".join((ROOT / "book" / "prefacio.md").read_text(encoding="utf-8").split())
+    for text in expected:
+        assert text in preface, f"o prefácio não diz {text} (o que os resultados dão)"

@@ -65,7 +65,10 @@ def test_the_widgets_extension_is_enabled_in_lab():
 
 
 def test_make_lab_runs_jupyter_lab_on_the_notebooks():
-    out = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    # Sob `make test`, o make de fora passa MAKEFLAGS/MAKELEVEL (e o "Entering directory"): limpa.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    out = subprocess.run(["make", "--no-print-directory", "-n", "lab"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     command = out.stdout.strip().splitlines()[-1]
     assert command.startswith(".venv/bin/jupyter lab notebooks/"), command
