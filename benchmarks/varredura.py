@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from comum import cpu_name  # o mesmo nome de processador dos outros benchmarks
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 
@@ -61,16 +63,6 @@ def build_spec(scale: float, device: str) -> dict:
 
 def _git(*args: str, cwd: Path = ROOT) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True).stdout.strip()
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _load() -> list[float] | None:
@@ -219,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
     meta = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": platform.machine(), "cpu": _cpu_name(), "platform": platform.platform(),
+        "machine": platform.machine(), "cpu": cpu_name(), "platform": platform.platform(),
         "cores": cores, "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
         "commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain", "--", "src", "benchmarks")),
         "old_commit": _git("rev-parse", args.old) if not args.skip_old else None,
