@@ -40,7 +40,11 @@ __all__ = [
     "prepare_data",
     "cache_dir",
     "sample_batch",
+    "EVAL_SAMPLINGS",
+    "validation_starts",
     "validation_batches",
+    "separator_ids",
+    "describe_validation_sample",
     "bits_per_byte",
 ]
 
@@ -344,23 +348,96 @@ def sample_batch(tokens: np.ndarray, batch_size: int, seq_len: int, generator: t
     return window[:, :-1], window[:, 1:]
 
 
-def validation_batches(tokens: np.ndarray, seq_len: int, max_tokens: int, batch_size: int = 16):
-    """O conjunto fixo de validação: janelas consecutivas do início do texto de validação.
+#: Como escolher as janelas de validação: ``start`` (consecutivas, do início do texto — o
+#: protocolo original) ou ``spread`` (espalhadas por todo o texto de validação).
+EVAL_SAMPLINGS = ("start", "spread")
 
-    Gera ``(x, y)`` com no máximo ``max_tokens`` alvos no total; as mesmas janelas
-    para todo treino que use o mesmo contexto.
+
+def validation_starts(n_tokens: int, seq_len: int, max_tokens: int, sampling: str = "start") -> np.ndarray:
+    """Onde começa cada janela de validação (``seq_len + 1`` tokens; ``seq_len`` alvos).
+
+    São ``n = min(max_tokens // seq_len, (n_tokens - 1) // seq_len)`` janelas, que nunca se
+    sobrepõem. ``sampling="start"``: consecutivas a partir do início. ``sampling="spread"``:
+    a primeira no início, a última no fim do texto e as outras igualmente espaçadas entre
+    elas (aritmética inteira: as mesmas posições em toda máquina); quando as ``n`` janelas
+    são todas as que cabem, é o texto inteiro em janelas consecutivas, como em ``start``.
     """
-    n_windows = min(max_tokens // seq_len, (tokens.size - 1) // seq_len)
+    if sampling not in EVAL_SAMPLINGS:
+        raise ValueError(
+            f"amostragem de validação desconhecida {sampling!r}; as válidas são {list(EVAL_SAMPLINGS)}."
+        )
+    for name, value in (("seq_len", seq_len), ("max_tokens", max_tokens)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} deve ser um inteiro ≥ 1; recebi {value!r}.")
+    n_fit = (int(n_tokens) - 1) // seq_len
+    n_windows = min(max_tokens // seq_len, n_fit)
     if n_windows < 1:
         raise ValueError(
-            f"o texto de validação ({tokens.size} tokens) não comporta uma janela de {seq_len + 1}."
+            f"o texto de validação ({n_tokens} tokens) não comporta uma janela de {seq_len + 1} "
+            f"com max_tokens = {max_tokens} (são precisos ≥ {seq_len + 1} tokens de texto "
+            f"e max_tokens ≥ {seq_len})."
         )
-    for first in range(0, n_windows, batch_size):
-        count = min(batch_size, n_windows - first)
-        starts = (np.arange(first, first + count) * seq_len)[:, None]
-        idx = starts + np.arange(seq_len + 1)[None, :]
+    i = np.arange(n_windows, dtype=np.int64)
+    if sampling == "start" or n_windows == n_fit or n_windows == 1:
+        return i * seq_len
+    # Espaçamento (n_tokens − 1 − seq_len)/(n − 1) > seq_len, porque n < n_fit: sem sobreposição.
+    return (i * (int(n_tokens) - 1 - seq_len)) // (n_windows - 1)
+
+
+def validation_batches(tokens: np.ndarray, seq_len: int, max_tokens: int, batch_size: int = 16, *,
+                       sampling: str = "start"):
+    """O conjunto fixo de validação, em lotes de até ``batch_size`` janelas.
+
+    Gera ``(x, y)`` com no máximo ``max_tokens`` alvos no total; as janelas são as de
+    :func:`validation_starts` (as mesmas para todo treino com o mesmo contexto, o mesmo
+    ``max_tokens`` e a mesma amostragem), na ordem do texto.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size deve ser um inteiro ≥ 1; recebi {batch_size!r}.")
+    starts = validation_starts(tokens.size, seq_len, max_tokens, sampling)
+    offsets = np.arange(seq_len + 1)[None, :]
+    for first in range(0, starts.size, batch_size):
+        idx = starts[first:first + batch_size, None] + offsets
         window = torch.from_numpy(np.asarray(tokens[idx], dtype=np.int64))
         yield window[:, :-1], window[:, 1:]
+
+
+def separator_ids(data: PreparedData) -> tuple[int, ...]:
+    """Os ids dos tokens que contêm o separador de documentos (o byte ``\\x00``).
+
+    No tokenizador de bytes, só o token 0. No BPE, todo token cuja forma textual contém
+    ``"Ā"`` — o caractere com que o alfabeto ByteLevel escreve o byte 0 — pois o separador
+    pode ter se fundido a bytes vizinhos num token só.
+    """
+    if data.tokenizer.kind == "bytes":
+        return (DOCUMENT_SEPARATOR[0],)
+    from tokenizers import Tokenizer
+
+    return tuple(sorted(i for tok, i in Tokenizer.from_file(data.tokenizer_path).get_vocab().items() if "Ā" in tok))
+
+
+def describe_validation_sample(tokens: np.ndarray, seq_len: int, max_tokens: int, *, sampling: str = "start",
+                               separators=(DOCUMENT_SEPARATOR[0],)) -> dict:
+    """O que uma amostra de validação cobre: janelas, alvos, documentos tocados e fração do texto.
+
+    Os documentos são os pedaços do texto entre separadores (``separators``: os ids de
+    :func:`separator_ids`); cada documento inclui o separador que o encerra. Um documento é
+    *tocado* se ao menos um alvo de alguma janela cai nele. ``fraction_of_split`` é a fração
+    dos tokens de validação que são alvos da amostra.
+    """
+    starts = validation_starts(tokens.size, seq_len, max_tokens, sampling)
+    is_sep = np.isin(np.asarray(tokens), np.asarray(separators, dtype=np.int64))
+    # documento do token na posição p = quantos separadores há antes de p
+    before = np.concatenate([[0], np.cumsum(is_sep[:-1], dtype=np.int64)])
+    total = int(before[-1]) + 1
+    first, last = before[starts + 1], before[starts + seq_len]  # alvos: posições s+1 … s+seq_len
+    marks = np.zeros(total + 1, dtype=np.int64)
+    np.add.at(marks, first, 1)
+    np.add.at(marks, last + 1, -1)
+    touched = int(np.count_nonzero(np.cumsum(marks[:-1])))
+    n_tokens = int(starts.size) * seq_len
+    return {"sampling": sampling, "windows": int(starts.size), "tokens": n_tokens, "documents_touched": touched,
+            "documents_total": total, "fraction_of_split": n_tokens / int(tokens.size)}
 
 
 def bits_per_byte(total_nats: float, total_bytes: float) -> float:

@@ -28,7 +28,7 @@ import torch
 from .. import __version__
 from ..model.config import ModelConfig, _check_positive_int
 from ..model.flops import analytic_flops_per_token, deepseek_m, six_n, six_n1, six_n2
-from .data import CorpusSpec, TokenizerSpec
+from .data import EVAL_SAMPLINGS, CorpusSpec, TokenizerSpec
 from .schedules import SCHEDULES, ScheduleConfig
 
 __all__ = ["TrainConfig", "RunResult", "planned_steps", "flops_per_token", "FLOP_CONVENTIONS", "run_id"]
@@ -92,6 +92,15 @@ class TrainConfig:
     ``{"model": {...}, "train": {...}, "num_key_value_heads": G}`` — a configuração
     completa do treino de origem e quantas *heads* K/V manter (média dentro dos grupos,
     :func:`helpers.model.transformer.convert_to_gqa`). É o *uptraining* de Ainslie et al. (2023).
+
+    Avaliação: cada ponto da curva mede a perda em ``eval_tokens`` alvos do texto de
+    validação, em janelas escolhidas por ``eval_sampling`` — ``"start"`` (consecutivas, do
+    início; o protocolo original, que lê só o começo da validação) ou ``"spread"``
+    (espalhadas pelo texto inteiro; ver :func:`helpers.engine.data.validation_starts`).
+    ``final_eval_tokens`` (opcional) faz a avaliação **final** do treino usar tantos alvos,
+    com a mesma amostragem (acima do tamanho da validação, o texto inteiro); ``None`` avalia
+    o ponto final como os intermediários. Nos valores padrão (``"start"`` e ``None``), os
+    dois campos ficam fora de :meth:`to_dict` — e o ``run_id`` dos treinos antigos não muda.
     """
 
     budget_flops: float | None = None
@@ -115,6 +124,8 @@ class TrainConfig:
     seed: int = 0
     eval_points: int = 20
     eval_tokens: int = 65536
+    eval_sampling: str = "start"
+    final_eval_tokens: int | None = None
     divergence_factor: float = 1.5
     corpus: CorpusSpec = field(default_factory=CorpusSpec)
     tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
@@ -129,12 +140,22 @@ class TrainConfig:
             )
         if self.budget_flops is not None and not (math.isfinite(self.budget_flops) and self.budget_flops > 0):
             raise ValueError(f"budget_flops deve ser finito e > 0; recebi {self.budget_flops}.")
-        for name in ("tokens", "steps", "batch_size_tokens", "seq_len", "eval_points", "eval_tokens"):
+        for name in ("tokens", "steps", "batch_size_tokens", "seq_len", "eval_points", "eval_tokens",
+                     "final_eval_tokens"):
             if getattr(self, name) is not None:
                 _check_positive_int(name, getattr(self, name))
         if self.flops_convention not in FLOP_CONVENTIONS:
             raise ValueError(
                 f"flops_convention {self.flops_convention!r} desconhecida; as válidas são {list(FLOP_CONVENTIONS)}."
+            )
+        if self.eval_sampling not in EVAL_SAMPLINGS:
+            raise ValueError(
+                f"eval_sampling {self.eval_sampling!r} desconhecida; as válidas são {list(EVAL_SAMPLINGS)}."
+            )
+        if self.final_eval_tokens is not None and self.final_eval_tokens < self.seq_len:
+            raise ValueError(
+                f"final_eval_tokens ({self.final_eval_tokens}) deve ser ≥ seq_len ({self.seq_len}): "
+                "a avaliação final precisa de ao menos uma janela."
             )
         if self.batch_size_tokens % self.seq_len != 0:
             raise ValueError(
@@ -187,6 +208,11 @@ class TrainConfig:
         d["tokenizer"] = asdict(self.tokenizer)
         if d["init_from"] is None:  # ausente = pesos aleatórios (e o run_id dos treinos antigos não muda)
             del d["init_from"]
+        # O protocolo de avaliação original fica fora do dicionário (e do run_id), como antes.
+        if d["eval_sampling"] == "start":
+            del d["eval_sampling"]
+        if d["final_eval_tokens"] is None:
+            del d["final_eval_tokens"]
         return d
 
     @classmethod
@@ -219,9 +245,19 @@ def run_id(model_config: ModelConfig, train_config: TrainConfig) -> str:
 class RunResult:
     """O registro de um treino (uma linha JSON em ``results/*.jsonl``).
 
-    ``wall_time_s`` é o tempo do laço de treino, incluindo as avaliações intermediárias;
+    ``wall_time_s`` é o tempo do laço de treino, incluindo as avaliações intermediárias e a
+    final — menos quando ``final_eval_tokens`` é dado: o tempo dessa avaliação grande fica só em
+    ``evaluation["final"]["seconds"]``, para não distorcer a vazão —;
     ``tokens_per_s`` e ``achieved_flops_per_s`` (FLOPs medidos do modelo por segundo)
     dividem por esse tempo. ``compute`` traz o orçamento gasto em cada convenção.
+
+    ``evaluation`` descreve as avaliações (ausente nos registros antigos):
+    ``{"intermediate": {"sampling", "tokens"}, "final": {...}}``. O ``final`` — ``None`` se o
+    treino não chegou ao fim — traz ``sampling``, ``tokens``, ``windows``,
+    ``documents_touched`` de ``documents_total``, ``fraction_of_split``, ``loss``, ``bpb``,
+    ``halves_bpb`` (os bits por byte das janelas de índice par e das de índice ímpar: duas
+    metades disjuntas; ``|a − b| / 2`` estima o erro padrão de ``bpb``) e ``seconds``.
+    ``final_val_loss``/``final_val_bpb`` e o último ponto de ``trace`` são essa avaliação final.
     """
 
     run_id: str
@@ -245,12 +281,14 @@ class RunResult:
     data: dict
     versions: dict
     message: str = ""
+    evaluation: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunResult":
+        """Aceita registros antigos, sem ``evaluation`` (fica ``None``)."""
         return cls(**d)
 
 

@@ -16,6 +16,9 @@ O que o treinador garante:
   posição da agenda, gerador de lotes) é salvo de forma atômica; retomar dá a mesma
   curva de um treino sem interrupção;
 - **reprodutibilidade**: na CPU, mesma configuração e semente ⇒ mesmos números;
+- **avaliação descrita**: o registro diz quais janelas de validação foram lidas
+  (``eval_sampling``), quantos documentos da validação a avaliação final tocou e os bits por
+  byte das suas duas metades (janelas pares e ímpares) — o ruído da própria medida;
 - **paralelismo de dados**: sob ``torchrun``, cada processo treina uma fatia do mesmo
   lote global (gloo na CPU, NCCL na GPU) e o resultado coincide com um processo só.
 """
@@ -34,7 +37,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..model.config import ModelConfig
-from .data import PreparedData, bits_per_byte, cache_dir, prepare_data, sample_batch, validation_batches
+from .data import (PreparedData, bits_per_byte, cache_dir, describe_validation_sample, prepare_data, sample_batch,
+                   separator_ids, validation_batches, validation_starts)
 from ..model.transformer import Transformer, convert_to_gqa
 from .runs import (FLOP_CONVENTIONS, RunResult, TrainConfig, _versions, flops_per_token, planned_steps,  # noqa: F401
                    run_id)
@@ -51,6 +55,13 @@ DIVERGENCE_WINDOW = 16
 #: passo acabar e esvazia a fila de *kernels*. Na CPU essa leitura é de graça e a perda vem
 #: a cada passo. O critério de divergência olha cada passo do mesmo jeito nos dois casos.
 HOST_SYNC_EVERY = {"cpu": 1, "cuda": 16}
+#: Sequências por lote nas avaliações intermediárias (e na final sem ``final_eval_tokens``) —
+#: o valor de sempre, para que os números dos treinos antigos se reproduzam bit a bit.
+EVAL_BATCH = 16
+#: Sequências por lote na avaliação final com ``final_eval_tokens``: menos chamadas ao modelo
+#: para a amostra grande. Essa avaliação soma as perdas janela a janela, em float64, e por isso
+#: não depende do tamanho do lote (na CPU, bit a bit; ver ``_evaluate``).
+FINAL_EVAL_BATCH = 64
 
 
 def _pick_device(requested: str) -> torch.device:
@@ -127,18 +138,61 @@ def _param_groups(model: torch.nn.Module, weight_decay: float):
 
 
 @torch.no_grad()
-def _evaluate(model, data: PreparedData, seq_len: int, max_tokens: int, device, autocast) -> tuple[float, float]:
+def _evaluate(model, data: PreparedData, seq_len: int, max_tokens: int, device, autocast, *,
+              sampling: str = "start", batch_size: int = EVAL_BATCH, halves: bool = False,
+              batch_invariant: bool = False) -> tuple[float, float, list[float | None] | None]:
+    """Perda média (nats/token) e bits por byte na amostra de validação, em modo de avaliação.
+
+    Com ``halves=True``, devolve também os bits por byte das janelas de índice par e das de
+    índice ímpar (``None`` numa metade vazia); senão, ``None`` no lugar deles. O total é a
+    soma, em float64, das perdas somadas de cada lote em float32 (a conta de sempre, que
+    depende um pouco do tamanho do lote); com ``batch_invariant=True``, é a soma em float64
+    das perdas de cada janela — as metades já são somadas assim —, e o resultado não depende
+    de ``batch_size`` (as perdas de cada janela não dependem, na CPU: ver os testes).
+    """
     model.eval()
-    nats, n_tokens, n_bytes = 0.0, 0, 0
+    nats, n_tokens, n_bytes, seen = 0.0, 0, 0, 0
+    half_nats = torch.zeros(2, dtype=torch.float64)
+    half_bytes = torch.zeros(2, dtype=torch.float64)
     token_bytes = torch.from_numpy(data.token_bytes)
-    for x, y in validation_batches(data.val, seq_len, max_tokens):
+    for x, y in validation_batches(data.val, seq_len, max_tokens, batch_size, sampling=sampling):
         with autocast():
             logits = model(x.to(device))
-        nats += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum").item()
+        logp = F.log_softmax(logits.float().flatten(0, 1), dim=-1)
+        target = y.to(device).flatten()
+        # log_softmax + nll_loss é a conta do cross_entropy: os mesmos bits de antes no total
+        if not batch_invariant:
+            nats += F.nll_loss(logp, target, reduction="sum").item()
+        window_bytes = token_bytes[y].sum(1)
         n_tokens += y.numel()
-        n_bytes += int(token_bytes[y].sum())
+        n_bytes += int(window_bytes.sum())
+        if halves or batch_invariant:
+            per_window = F.nll_loss(logp, target, reduction="none").view(y.shape).double().sum(1).cpu()
+            parity = torch.arange(seen, seen + y.shape[0]) % 2
+            half_nats.index_add_(0, parity, per_window)
+            half_bytes.index_add_(0, parity, window_bytes.double())
+        seen += y.shape[0]
     model.train()
-    return nats / n_tokens, bits_per_byte(nats, n_bytes)
+    if batch_invariant:
+        nats = float(half_nats.sum())
+    half_bpb = None
+    if halves:
+        half_bpb = [bits_per_byte(float(n), float(b)) if b > 0 else None for n, b in zip(half_nats, half_bytes)]
+    return nats / n_tokens, bits_per_byte(nats, n_bytes), half_bpb
+
+
+def _final_evaluation(model, data: PreparedData, tc: TrainConfig, device, autocast) -> dict:
+    """A avaliação do fim do treino, com a descrição da amostra (o ``evaluation["final"]``)."""
+    large = tc.final_eval_tokens is not None
+    tokens = tc.final_eval_tokens if large else tc.eval_tokens
+    t0 = time.perf_counter()
+    loss, bpb, halves = _evaluate(model, data, tc.seq_len, tokens, device, autocast, sampling=tc.eval_sampling,
+                                  batch_size=FINAL_EVAL_BATCH if large else EVAL_BATCH, halves=True,
+                                  batch_invariant=large)
+    seconds = time.perf_counter() - t0
+    sample = describe_validation_sample(data.val, tc.seq_len, tokens, sampling=tc.eval_sampling,
+                                        separators=separator_ids(data))
+    return {**sample, "loss": loss, "bpb": bpb, "halves_bpb": halves, "seconds": seconds}
 
 
 def weights_path(rid: str) -> Path:
@@ -277,7 +331,8 @@ def train(
         }, ckpt)
 
     if state["initial_loss"] is None:
-        loss0, bpb0 = _evaluate(model, data, tc.seq_len, tc.eval_tokens, device, autocast)
+        loss0, bpb0, _ = _evaluate(model, data, tc.seq_len, tc.eval_tokens, device, autocast,
+                                   sampling=tc.eval_sampling)
         state["initial_loss"] = loss0
         state["trace"].append({"step": 0, "tokens": 0, "train_loss": None, "val_loss": loss0, "val_bpb": bpb0, "lr": 0.0})
 
@@ -292,6 +347,7 @@ def train(
     step = state["step"]
     sync_every = HOST_SYNC_EVERY.get(device.type, 1)
     pending: list[tuple[int, float, torch.Tensor]] = []  # (passo, taxa, perda ainda no dispositivo)
+    final_eval = None  # a avaliação do último passo (com a descrição da amostra)
 
     def flush() -> bool:
         """Traz as perdas pendentes e aplica, passo a passo, o critério de divergência."""
@@ -349,8 +405,16 @@ def train(
         stop_now = stop_after_steps is not None and step >= stop_after_steps and step < steps
         if (len(pending) >= sync_every or evaluate_now or save_now or stop_now or step == steps) and flush():
             break
+        if evaluate_now and step == steps:
+            t_final = time.perf_counter()
+            final_eval = _final_evaluation(model, data, tc, device, autocast)
+            if tc.final_eval_tokens is not None:  # a avaliação grande fica fora do tempo de treino
+                t_start += time.perf_counter() - t_final
+            val_loss, val_bpb = final_eval["loss"], final_eval["bpb"]
+        elif evaluate_now:
+            val_loss, val_bpb, _ = _evaluate(model, data, tc.seq_len, tc.eval_tokens, device, autocast,
+                                             sampling=tc.eval_sampling)
         if evaluate_now:
-            val_loss, val_bpb = _evaluate(model, data, tc.seq_len, tc.eval_tokens, device, autocast)
             state["trace"].append({"step": step, "tokens": step * tc.batch_size_tokens,
                                    "train_loss": state["running"] / state["running_n"], "val_loss": val_loss,
                                    "val_bpb": val_bpb, "lr": lr})
@@ -396,6 +460,12 @@ def train(
         data=data.describe(),
         versions=versions,
         message=state["message"],
+        evaluation={
+            "intermediate": {"sampling": tc.eval_sampling,
+                             "tokens": int(validation_starts(data.val.size, tc.seq_len, tc.eval_tokens,
+                                                             tc.eval_sampling).size) * tc.seq_len},
+            "final": final_eval,
+        },
     )
     if save_weights and rank == 0 and state["status"] == "ok":
         _save_atomic(model.state_dict(), weights_path(rid))
