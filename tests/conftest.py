@@ -13,6 +13,15 @@ from pathlib import Path
 
 import pytest
 
+# Nos processos do pytest-xdist (``make test`` roda 2 numa máquina de 2 núcleos), cada processo
+# — e cada kernel de notebook, build do livro ou subprocesso que ele abrir, que herdam o
+# ambiente — usa 1 *thread* do PyTorch/OpenMP. Com o padrão (uma *thread* por núcleo em cada
+# processo), as *threads* de processos vizinhos disputam os núcleos e os testes de treino
+# ficam de 5 a 10 vezes mais lentos. Quem quiser outro valor define OMP_NUM_THREADS antes.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
+
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
 

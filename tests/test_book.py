@@ -82,6 +82,15 @@ def test_every_chapter_in_the_toc_is_built_with_outputs(built_book):
             assert "Traceback" not in html, f"{name}: há um erro na saída"
 
 
+def test_book_tests_are_grouped_in_one_worker(request):
+    """Com ``--dist loadgroup``, o xdist manda os testes do grupo "livro" a um processo só (o id
+    ganha o sufixo ``@livro``). No pytest 9 com o xdist 3.8 o sufixo não pega e o segundo processo
+    fica parado esperando a trava da build — por isso o pytest está fixado no 8.4."""
+    if not getattr(request.config.option, "loadgroup", False):  # o xdist marca isso em cada processo
+        pytest.skip("sem pytest-xdist --dist loadgroup")
+    assert request.node.nodeid.endswith("@livro"), request.node.nodeid
+
+
 def test_notebooks_are_all_listed_in_the_toc():
     toc_text = (ROOT / "book" / "_toc.yml").read_text(encoding="utf-8")
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):

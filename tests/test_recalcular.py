@@ -5,13 +5,17 @@ O nbmake executa cada notebook no modo padrão, que lê ``results/``. Aqui troca
 funcionar com os registros que o próprio código acabou de produzir.
 """
 
+import json
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from helpers.engine.specs import expand, load_spec
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+EXPERIMENTS = NOTEBOOKS.parent / "experiments"
 FLAG = "RECALCULAR = False"
 CANDIDATES = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if FLAG in p.read_text(encoding="utf-8"))
 
@@ -20,11 +24,58 @@ def test_experimental_notebooks_declare_the_flag():
     assert CANDIDATES, "nenhum notebook com RECALCULAR encontrado"
 
 
+#: As varreduras que cada notebook roda em miniatura no modo RECALCULAR. O teste abaixo confere
+#: que são exatamente essas (e que os registros saíram certos); ``test_sweeps`` roda em miniatura,
+#: sozinhas, só as especificações que nenhum notebook recalcula — sem treinar tudo duas vezes.
+RECOMPUTED_BY = {
+    "04_atencao_gqa": {"cap04_uptraining", "cap04_profundidade"},
+    "05_treinando_um_modelo": {"cap05_agendas"},
+    "06_lote_e_contexto": {"cap06_lote", "cap06_contexto"},
+    "07_leis_hiperparametros": {"cap07_hiperparametros"},
+    "08_isoflop": {"cap08_isoflop"},
+    "09_previsao": {"cap09_previsao"},
+    "10_qualidade_dos_dados": {"cap10_qualidade"},
+}
+RECOMPUTED_SPECS = set().union(*RECOMPUTED_BY.values())
+
+
+def mini_sweeps_in(folder: Path) -> dict[str, list[dict]]:
+    """As varreduras em miniatura que ``experiment_results(recompute=True)`` gravou em ``folder``.
+
+    Cada uma fica em ``folder/NOME-xxxx/NOME.jsonl`` (``tempfile.mkdtemp(prefix="NOME-")``).
+    """
+    found = {}
+    for out in folder.glob("*/*.jsonl"):
+        if out.parent.name.startswith(out.stem + "-"):
+            found[out.stem] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line]
+    return found
+
+
+def test_mini_sweep_finder(tmp_path):
+    (tmp_path / "cap05_agendas-abc123").mkdir()
+    (tmp_path / "cap05_agendas-abc123" / "cap05_agendas.jsonl").write_text('{"a": 1}\n', encoding="utf-8")
+    (tmp_path / "outra").mkdir()
+    (tmp_path / "outra" / "cap06_lote.jsonl").write_text('{"a": 2}\n', encoding="utf-8")
+    assert mini_sweeps_in(tmp_path) == {"cap05_agendas": [{"a": 1}]}
+
+
+def test_every_notebook_with_the_flag_is_mapped():
+    assert {p.stem for p in CANDIDATES} == set(RECOMPUTED_BY)
+
+
 @pytest.mark.parametrize("path", CANDIDATES, ids=lambda p: p.stem)
-def test_notebook_runs_in_miniature_mode(path, monkeypatch):
+def test_notebook_runs_in_miniature_mode(path, monkeypatch, tmp_path):
     monkeypatch.delenv("LEIS_DE_ESCALA_CACHE")  # o corpus padrão usa o cache do usuário (persistente)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # o kernel herda: as miniaturas ficam aqui
     nb = nbformat.read(path, as_version=4)
     flagged = [c for c in nb.cells if c.cell_type == "code" and FLAG in c.source]
     assert len(flagged) == 1
     flagged[0].source = flagged[0].source.replace(FLAG, "RECALCULAR = True")
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    ran = mini_sweeps_in(tmp_path)
+    assert set(ran) == RECOMPUTED_BY[path.stem]
+    for name, records in ran.items():
+        spec = load_spec(EXPERIMENTS / f"{name}.json")
+        assert spec.description and spec.mini, name
+        assert len(records) == len(expand(spec, mini=True)), name
+        assert all(r["status"] in ("ok", "diverged") and r["mini"] for r in records), name
