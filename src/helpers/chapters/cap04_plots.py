@@ -48,7 +48,7 @@ def plot_kernels(key: str, rows: list[dict], meta: dict):
     ax_m.set_title(f"{DEVICE_LABEL[key]}: memória além das entradas")
     handles = [ax_t.plot([], [], color=VARIANT_COLOR[v], label=VARIANT_LABEL[v])[0] for v in BENCH_VARIANTS]
     handles += [ax_t.plot([], [], styles[g], color=COLORS["cinza"], label=f"$G = {g}$")[0] for g in groups]
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=10.5, handlelength=2.2,
+    fig.legend(handles=handles, loc="outside lower center", ncol=(len(handles) + 1) // 2, fontsize=10.5, handlelength=2.2,
                columnspacing=1.2)
     return fig
 

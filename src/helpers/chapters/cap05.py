@@ -329,7 +329,7 @@ def plot_schedule_runs(ch: Chapter5):
     ax_zoom.set(xlim=(0.55 * last, 1.02 * last), ylim=(lo - 0.05, lo + 0.35), title="Os últimos 45%")
     ax_zoom.set_ylabel("")
     for ax in (ax_full, ax_zoom):
-        fig.legend(*ax_full.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=10)
+        fig.legend(*ax_full.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=10.5)
     return fig
 
 

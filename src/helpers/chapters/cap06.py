@@ -284,7 +284,7 @@ def plot_batches(ch: Chapter6):
     ax_steps.set(title="Contra passos", ylim=(None, 4.5))
     ax_tokens.set(title="Contra tokens", ylim=(None, 4.5), ylabel="")
     _log_axis(ax_tokens)
-    fig.legend(*ax_steps.get_legend_handles_labels(), loc="outside lower center", ncol=6, fontsize=10.5)
+    fig.legend(*ax_steps.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=10.5)
     return fig
 
 

@@ -248,7 +248,7 @@ def _grid_panel(ax, ch: Chapter7, budget: float, *, colorbar: bool, annotate: bo
 
 def plot_basin(ch: Chapter7):
     """A grade do menor orçamento, colorida pela perda (o papel da Fig. 2a do DeepSeek)."""
-    fig, ax = new_figure(width=7.5, height=5.6)
+    fig, ax = new_figure(width=7.0, height=5.6)  # a largura do texto: mostrada a 100%
     _grid_panel(ax, ch, ch.budgets[0], colorbar=True, annotate=True)
     # Quadrados maiores, para caber o número em letra legível na largura da página.
     for coll in ax.collections:
@@ -265,12 +265,14 @@ def plot_basin(ch: Chapter7):
 def plot_grids(ch: Chapter7):
     """As grades de todos os orçamentos, duas por linha, sem os números nos quadrados."""
     nrows = (len(ch.budgets) + 1) // 2
-    fig, axes = new_figure(ncols=2, nrows=nrows, width=8.0, height=3.6 * nrows)
+    # Na largura do texto (mostrada a 100%): os rótulos de 9,5 pt da taxa ficam legíveis, inclinados.
+    fig, axes = new_figure(ncols=2, nrows=nrows, width=7.0, height=3.6 * nrows)
     for ax, c in zip(np.ravel(axes), ch.budgets):
         idx = _grid_panel(ax, ch, c, colorbar=False, annotate=False)
         ax.set_title(f"$C$ = {format_si(c, 3)}, modelo ({int(ch.table['n_layer'][idx][0])}, "
                      f"{int(ch.table['d_model'][idx][0])})", fontsize=10.5)
         ax.set(xlabel="taxa máxima", ylabel="lote (tokens)")
+        ax.tick_params(axis="x", labelrotation=40)
     for ax in np.ravel(axes)[len(ch.budgets):]:
         ax.set_visible(False)
     return fig
