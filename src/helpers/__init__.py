@@ -25,7 +25,12 @@ confere o grafo de importações). Entre parênteses, o capítulo que explica ca
     - :mod:`helpers.laws._checks` — a validação das entradas das leis publicadas
     - :mod:`helpers.laws.literature` — as leis de Kaplan et al. e do Chinchilla (1, 8)
     - :mod:`helpers.laws.fit` — os ajustes, um módulo por método: ``power`` (1), ``bootstrap`` (1, 7–9),
-      ``critical`` (6), ``hyper`` (7), ``isoflop`` (8–9), ``parametric`` (8, 11), ``curves`` (11)
+      ``critical`` (6), ``hyper`` (7), ``isoflop`` (8–9), ``parametric`` (8, 11), ``curves`` (11);
+      o protocolo v2: ``noise`` (o modelo de ruído entre sementes e o da avaliação), ``calibrated`` (o
+      *bootstrap* paramétrico do pipeline inteiro) e ``pipelines`` (seleção → parábolas → leis, vetorizados) (7–9)
+    - :mod:`helpers.laws.calibration` — a cobertura medida dos intervalos em dados sintéticos de lei conhecida (7–9)
+    - :mod:`helpers.laws.refine` — grades sem borda: relatório de bordas e a especificação estendida (7–8)
+    - :mod:`helpers.laws.predictions` — previsões escritas na especificação antes do treino, conferência e *backtest* (9)
 
 ``presentation`` — o que o leitor vê
     - :mod:`helpers.presentation.plots` — o estilo das figuras e a formatação de números e tabelas em português
