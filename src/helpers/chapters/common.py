@@ -11,12 +11,12 @@ as especificações das varreduras seguintes.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from ..engine.specs import format_spec
 from ..engine.sweeps import load_results
 
 __all__ = ["ROOT", "SEQ_LEN", "LOSS_KEY", "records", "runs_table", "seed_noise", "round_batch", "train_base",
@@ -107,15 +107,10 @@ def train_base(eval_points: int) -> dict:
 
 
 def write_spec(spec: dict, path: str | Path) -> None:
-    """Grava uma especificação gerada: um treino por linha (diferenças legíveis no git)."""
-    lines = ["{", f' "name": {json.dumps(spec["name"])},',
-             f' "description": {json.dumps(spec["description"], ensure_ascii=False)},',
-             ' "base": {', f'  "model": {json.dumps(spec["base"]["model"])},',
-             f'  "train": {json.dumps(spec["base"]["train"])}', ' },', ' "runs": [']
-    lines += ["  " + json.dumps(r) + ("," if i < len(spec["runs"]) - 1 else "") for i, r in enumerate(spec["runs"])]
-    lines += [" ],", f' "mini": {json.dumps(spec["mini"])},', f' "mini_scale": {json.dumps(spec["mini_scale"])}']
-    if "mini_runs" in spec:
-        lines[-1] += ","
-        lines.append(f' "mini_runs": {json.dumps(spec["mini_runs"])}')
-    lines.append("}")
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """Grava uma especificação gerada: um treino (e uma previsão) por linha (diferenças legíveis no git).
+
+    Delega a :func:`helpers.engine.specs.format_spec`, que guarda todos os campos — inclusive
+    ``refine`` e ``predictions`` — na ordem do dicionário; para as especificações sem esses
+    campos o texto é o mesmo de antes, byte a byte.
+    """
+    Path(path).write_text(format_spec(spec), encoding="utf-8")
