@@ -38,6 +38,8 @@ confere o grafo de importações). Entre parênteses, o capítulo que explica ca
 
 ``chapters`` — um módulo por capítulo: análise, tabelas, números colados, frases geradas e figuras
     - :mod:`helpers.chapters.common` — ler resultados, o ruído entre sementes, escrever especificações
+    - :mod:`helpers.chapters.protocol_v2` / :mod:`helpers.chapters.protocol_v2_specs` — a cadeia do protocolo v2:
+      grade de hiperparâmetros, sementes, IsoFLOP e a previsão escrita antes do treino (7–9)
     - :mod:`helpers.chapters.cap01` — leis de potência em dados sintéticos; cobertura dos intervalos de Wald (1)
     - :mod:`helpers.chapters.cap02` — as peças do DeepSeek, o 7B, o 67B e a família minúscula do livro (2)
     - :mod:`helpers.chapters.cap03` — N, 6N₁, 6N₂ e M contra os FLOPs medidos; Tabelas 2 e 3 (3)
