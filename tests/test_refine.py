@@ -247,11 +247,15 @@ def test_isoflop_run_outside_the_ladder_is_an_error():
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_new_fields_do_not_change_runs_or_hash(path):
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    # A especificação sem os campos novos (as que já os têm, como as do protocolo v2, sem eles):
+    # pôr ou tirar refine e predictions não muda nenhum treino.
+    raw = {k: v for k, v in json.loads(path.read_text(encoding="utf-8")).items() if k not in ("refine", "predictions")}
     spec = parse_spec(raw)
     before = [p.run_id for p in expand(spec)]
     assert spec.refine is None and spec.predictions is None and set(spec.to_dict()) <= set(raw) | {
         "grid", "runs", "mini", "mini_scale", "description"}
+    committed = load_spec(path)
+    assert [p.run_id for p in expand(committed)] == before and committed.spec_hash == spec.spec_hash
     extra = {**raw, "refine": HYPER_REFINE,
              "predictions": [{"select": "all", "quantity": "final_val_bpb", "value": 2.5, "interval": [2.4, 2.6],
                               "level": 0.95, "method": "teste", "inputs": []}]}
