@@ -114,9 +114,14 @@ def chromium_executable() -> str:
     pytest.fail("Chromium não encontrado em /usr/bin/chromium: o make test o instala (pacote 'chromium' do Debian).")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Um Chromium sem tela, dirigido pelo Playwright (API síncrona)."""
+    """Um Chromium sem tela, dirigido pelo Playwright (API síncrona).
+
+    Um por módulo de testes, fechado ao fim dele: a API síncrona do Playwright deixa um laço
+    asyncio próprio no processo enquanto está aberta, e os notebooks executados depois no mesmo
+    processo do xdist (nbmake, RECALCULAR) chegaram a ficar minutos parados com ela aberta.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
