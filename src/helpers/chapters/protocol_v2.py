@@ -50,7 +50,7 @@ from ..laws import fit
 from ..laws.fit.calibrated import HyperPipeline, IsoFlopPipeline, parametric_bootstrap
 from ..laws.fit.noise import fit_noise_model
 from ..laws.predictions import file_input, write_predictions
-from ..laws.refine import edge_report
+from ..laws.refine import edge_report, writable_spec_path
 from . import protocol_v2_specs as S
 from .cap07 import HYPER_RESULTS, chapter7_laws
 from .cap08 import ISOFLOP_RESULTS, isoflop_fit
@@ -228,15 +228,6 @@ def _write(spec_dict: dict, out) -> None:
     os.replace(tmp, out)
 
 
-def _out_path(path: str) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        raise ValueError(f"--out deve ser um arquivo .json, não uma pasta; recebi {str(p)!r}.")
-    if not p.parent.is_dir():
-        raise ValueError(f"--out: a pasta {str(p.parent)!r} não existe.")
-    return p
-
-
 def _results(path: str) -> list[dict]:
     p = Path(path)
     if not p.is_file():
@@ -247,7 +238,7 @@ def _results(path: str) -> list[dict]:
 # --- os comandos ------------------------------------------------------------------------------
 
 def cmd_hyper_spec(args) -> int:
-    out = _out_path(args.out)
+    out = writable_spec_path(args.out)
     priors = v1_priors(args.v1_hyper, args.v1_isoflop)
     source = f"{Path(args.v1_hyper).name} e {Path(args.v1_isoflop).name} (os resultados v1)"
     spec = S.hyper_spec(priors.lr, priors.batch, priors.m_opt, prior_text=priors.text, source=source)
@@ -331,7 +322,7 @@ def cmd_seeds(args) -> int:
 
 
 def cmd_isoflop_spec(args) -> int:
-    out = _out_path(args.out)
+    out = writable_spec_path(args.out)
     spec7 = load_spec(args.hyper_spec)
     recs7 = _results(args.hyper)
     _gate(spec7, recs7, mini=args.mini, what="escrever a especificação IsoFLOP", spec_path=args.hyper_spec,
@@ -368,7 +359,7 @@ def _single_run_interval(samples: np.ndarray, noise, rng) -> tuple[float, float]
 
 
 def cmd_prediction_spec(args) -> int:
-    out = _out_path(args.out)
+    out = writable_spec_path(args.out)
     spec7, spec8 = load_spec(args.hyper_spec), load_spec(args.isoflop_spec)
     recs7, recs8 = _results(args.hyper), _results(args.isoflop)
     if refine_settings(spec8)["kind"] != "isoflop":

@@ -49,7 +49,7 @@ from ..engine.sweeps import _Parser
 from .fit.hyper import near_optimal
 from .fit.isoflop import isoflop_profile
 
-__all__ = ["GroupReport", "edge_report", "refine_spec", "main"]
+__all__ = ["GroupReport", "edge_report", "refine_spec", "writable_spec_path", "main"]
 
 SIDE_NAMES = {"low": "inferior", "high": "superior"}
 
@@ -374,7 +374,8 @@ def _existing_file(path: str, what: str) -> Path:
     return p
 
 
-def _writable(path: str) -> Path:
+def writable_spec_path(path: str) -> Path:
+    """O caminho de ``--out`` de um comando que grava uma especificação: um arquivo numa pasta que existe."""
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"--out deve ser um arquivo .json, não uma pasta; recebi {str(p)!r}.")
@@ -399,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = load_spec(args.spec)
         refine_settings(spec)
         records = load_results(_existing_file(args.results, "arquivo de resultados"))
-        out = _writable(args.out if args.out is not None else args.spec)
+        out = writable_spec_path(args.out if args.out is not None else args.spec)
         reports = edge_report(spec, records)
         for r in reports:
             print(r.line)
