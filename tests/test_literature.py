@@ -50,3 +50,13 @@ def test_bad_inputs():
                 fn(bad)
     with pytest.raises(ValueError, match=r"^D deve ser um número finito > 0.*recebi 'muitos' \(um texto\)\.$"):
         literature.chinchilla_loss(1e9, "muitos")
+
+
+def test_step_law_matches_the_worked_values():
+    # Valores derivados à mão (facts §10): N = 1e8 sem embedding, D = 2e9 tokens.
+    assert literature.step_law_lr(1e8, 2e9) == pytest.approx(2.536e-3, rel=2e-3)
+    assert literature.step_law_batch(2e9) == pytest.approx(1.187e5, rel=2e-3)
+    # O expoente em D do lote é 0,571: dobrar os tokens multiplica o lote por 2^0,571.
+    assert literature.step_law_batch(4e9) / literature.step_law_batch(2e9) == pytest.approx(2 ** 0.571)
+    with pytest.raises(ValueError):
+        literature.step_law_lr(-1, 2e9)

@@ -57,7 +57,7 @@ from .cap08 import ISOFLOP_RESULTS, isoflop_fit
 from .common import ROOT, records, round_batch, runs_table
 
 __all__ = ["GRID_SEED", "FRESH_SEEDS", "HYPER_SPEC_V2", "ISOFLOP_SPEC_V2", "Priors", "v1_priors", "result_rows",
-           "hyper_laws", "noise_groups", "add_seeds", "main"]
+           "grid_view", "hyper_laws", "noise_groups", "add_seeds", "main"]
 
 PROG = "python -m helpers.chapters.protocol_v2"
 #: A semente da grade (a do ``base``); as sementes do ruído são outras.
@@ -166,7 +166,7 @@ def result_rows(spec: SweepSpec, recs: list[dict], *, mini: bool = False) -> dic
     return {k: np.asarray(v, dtype=float) for k, v in cols.items()}
 
 
-def _grid_view(spec: SweepSpec) -> SweepSpec:
+def grid_view(spec: SweepSpec) -> SweepSpec:
     """A especificação só com os treinos da grade (semente 0): o relatório de bordas e a seleção."""
     seed = spec.base.get("train", {}).get("seed", 0)
     d = spec.to_dict()
@@ -177,7 +177,7 @@ def _grid_view(spec: SweepSpec) -> SweepSpec:
 
 def _gate(spec: SweepSpec, recs: list[dict], *, mini: bool, what: str, spec_path, results_path) -> list:
     """O relatório de bordas da grade; :class:`Refusal` se algum grupo não está pronto."""
-    view = _grid_view(S.mini_view(spec)[0] if mini else spec)
+    view = grid_view(S.mini_view(spec)[0] if mini else spec)
     recs = [r for r in recs if isinstance(r, dict) and bool(r.get("mini")) == mini]
     reports = edge_report(view, recs)
     bad = [r for r in reports if r.status in ("pending", "failed") or (r.status == "edge" and not mini)]
@@ -262,7 +262,7 @@ def add_seeds(spec: SweepSpec, recs: list[dict], seeds=FRESH_SEEDS, *, mini: boo
     reports = _gate(spec, recs, mini=mini, what="acrescentar sementes", spec_path=spec_path,
                     results_path=results_path)
     full = S.mini_view(spec)[1] if mini else None
-    view = _grid_view(S.mini_view(spec)[0] if mini else spec)
+    view = grid_view(S.mini_view(spec)[0] if mini else spec)
     axes = list(refine_settings(spec)["axes"])
     existing = {p.run_id for p in expand(spec)}
     base_budget = spec.base.get("train", {}).get("budget_flops")

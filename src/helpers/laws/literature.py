@@ -1,4 +1,4 @@
-"""Leis de escala publicadas por outros grupos: Kaplan et al. (2020) e Chinchilla (2022).
+"""Leis de escala publicadas por outros grupos: Kaplan et al. (2020), Chinchilla (2022) e a Step Law (2025).
 
 As leis do próprio DeepSeek ficam em :mod:`helpers.laws.deepseek`. Aqui, como lá, cada
 constante traz a sua origem. As perdas de Kaplan são entropia cruzada em **nats
@@ -21,6 +21,9 @@ __all__ = [
     "CHINCHILLA",
     "chinchilla_loss",
     "chinchilla_optimal",
+    "STEP_LAW",
+    "step_law_lr",
+    "step_law_batch",
 ]
 
 PF_DAY = 1e15 * 24 * 3600  # 1 petaFLOP/s·dia = 8,64e19 FLOPs (Kaplan §1.3)
@@ -94,3 +97,30 @@ def chinchilla_optimal(c_flops):
     a = c["beta"] / (c["alpha"] + c["beta"])
     b = c["alpha"] / (c["alpha"] + c["beta"])
     return _result(g * arr**a, c_flops), _result(arr**b / g, c_flops)
+
+
+# Li et al. (2025), "Predictable Scale: Part I" (a Step Law), arXiv 2503.04715: N são os parâmetros
+# **sem embedding**, D e o lote estão em tokens; ajustadas em 3700 modelos (perda a até 0,25% da menor).
+STEP_LAW = {
+    "lr_coef": 1.79,
+    "lr_exp_n": -0.713,
+    "lr_exp_d": 0.307,
+    "batch_coef": 0.58,
+    "batch_exp_d": 0.571,
+    "source": "Li et al. (2025), Predictable Scale: Part I, arXiv 2503.04715 (a Step Law)",
+}
+
+
+def step_law_lr(n, d):
+    """η_opt = 1,79·N^-0,713·D^0,307 (Step Law), com N sem embedding e D em tokens."""
+    nn = _positive("N", n)
+    dd = _positive("D", d)
+    s = STEP_LAW
+    out = s["lr_coef"] * nn ** s["lr_exp_n"] * dd ** s["lr_exp_d"]
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def step_law_batch(d):
+    """B_opt = 0,58·D^0,571 tokens (Step Law): o lote só depende dos tokens de treino."""
+    dd = _positive("D", d)
+    return _result(STEP_LAW["batch_coef"] * dd ** STEP_LAW["batch_exp_d"], d)
