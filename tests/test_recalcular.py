@@ -3,14 +3,33 @@
 O nbmake executa cada notebook no modo padrão, que lê ``results/``. Aqui trocamos
 ``RECALCULAR = False`` por ``True`` e executamos de novo: o notebook inteiro tem de
 funcionar com os registros que o próprio código acabou de produzir.
+
+Cada notebook roda num processo Python **novo** (o cliente do nbclient e o seu kernel), não no
+processo do xdist: em rodadas da suíte inteira, o cliente dentro do processo do xdist chegou a
+ficar ~10 min parado com o kernel ocioso (depois de outros testes terem usado laços asyncio no
+mesmo processo). Num processo próprio, com prazo, uma espera dessas vira uma falha clara.
+"""
+
+#: Prazo de um notebook em miniatura (o mais lento leva ~70 s sozinho).
+DEADLINE_S = 420
+CLIENT = """
+import sys
+import nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, timeout=300, kernel_name="python3", shutdown_kernel="immediate",
+               resources={"metadata": {"path": sys.argv[2]}}).execute()
 """
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from helpers.engine.specs import expand, load_spec
 
@@ -71,7 +90,19 @@ def test_notebook_runs_in_miniature_mode(path, monkeypatch, tmp_path):
     flagged = [c for c in nb.cells if c.cell_type == "code" and FLAG in c.source]
     assert len(flagged) == 1
     flagged[0].source = flagged[0].source.replace(FLAG, "RECALCULAR = True")
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    work = tmp_path / "notebook"
+    work.mkdir()
+    nbformat.write(nb, work / path.name)
+    # sessão própria: no prazo estourado, o grupo inteiro (cliente e kernel) é encerrado
+    proc = subprocess.Popen([sys.executable, "-c", CLIENT, str(work / path.name), str(NOTEBOOKS)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"{path.stem} em miniatura passou de {DEADLINE_S} s")
+    assert proc.returncode == 0, err[-3000:]
     ran = mini_sweeps_in(tmp_path)
     assert set(ran) == RECOMPUTED_BY[path.stem]
     for name, records in ran.items():
