@@ -231,7 +231,7 @@ def test_protocol_on_synthetic_results(tmp_path, capsys):
     for pred in target.predictions:
         lo, hi = pred["interval"]
         assert lo <= pred["value"] <= hi and pred["level"] == 0.9
-        assert {i["path"] for i in pred["inputs"]} == {str(res7.resolve()), str(res8.resolve())}
+        assert {i["path"] for i in pred["inputs"]} == {str(p.resolve()) for p in (res7, res8, spec7, spec8)}
         assert all(len(i["sha256"]) == 64 for i in pred["inputs"])
     true = 5.0 * 1e14 ** -0.03
     assert abs(target.predictions[0]["value"] / true - 1) < 0.03

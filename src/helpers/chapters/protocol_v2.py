@@ -404,7 +404,7 @@ def cmd_prediction_spec(args) -> int:
               f"{noise.describe()} medido em {source}; mais o ruído de um treino (σ sorteado dentro do seu intervalo): "
               f"intervalo de {round(100 * LEVEL)}% para um treino. IC {round(100 * LEVEL)}% só do ajuste: "
               f"[{_fmt(fit_lo, '.4f')}; {_fmt(fit_hi, '.4f')}].")
-    inputs = [file_input(args.hyper), file_input(args.isoflop)]
+    inputs = [file_input(args.hyper), file_input(args.isoflop), file_input(args.hyper_spec), file_input(args.isoflop_spec)]
     text = (f"Previsto antes do treino: final_val_bpb = {_fmt(value)} por treino, intervalo de "
             f"{round(100 * LEVEL)}% [{_fmt(lo)}; {_fmt(hi)}] (campo predictions). M_opt previsto = {_fmt(m_opt)} "
             f"(a = {_fmt(boot.estimate['a'], '.4f')}); o orçamento é {_fmt(budget / largest, '.3g')}× o maior "
