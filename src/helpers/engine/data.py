@@ -374,7 +374,7 @@ def validation_starts(n_tokens: int, seq_len: int, max_tokens: int, sampling: st
     if n_windows < 1:
         raise ValueError(
             f"o texto de validação ({n_tokens} tokens) não comporta uma janela de {seq_len + 1} "
-            f"com max_tokens = {max_tokens} (são precisos ≥ {seq_len + 1} tokens de texto "
+            f"com max_tokens = {max_tokens} (são necessários ≥ {seq_len + 1} tokens de texto "
             f"e max_tokens ≥ {seq_len})."
         )
     i = np.arange(n_windows, dtype=np.int64)

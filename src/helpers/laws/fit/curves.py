@@ -65,7 +65,7 @@ def fit_learning_curve(tokens, losses, *, max_alpha: float = 3.0) -> OffsetPower
     if not (np.isfinite(max_alpha) and 0 < max_alpha <= 10):
         raise ValueError(f"max_alpha deve estar em (0, 10]; recebi {max_alpha}.")
     if np.unique(x).size < 4:
-        raise ValueError(f"são precisos 4 valores distintos de tokens; recebi {np.unique(x).size}.")
+        raise ValueError(f"são necessários 4 valores distintos de tokens; recebi {np.unique(x).size}.")
     x0 = float(np.exp(np.log(x).mean()))
     u = x / x0
     ly = np.log(y)

@@ -123,7 +123,7 @@ def fit_hyperparameter_laws(budgets, lrs, batches, losses, *, tolerance: float =
     c, lr_sel, b_sel = budgets[selected], lrs[selected], batches[selected]
     if c.size < 3:
         raise ValueError(
-            f"só {c.size} pontos quase ótimos com tolerance = {tolerance}; são precisos 3 ou mais "
+            f"só {c.size} pontos quase ótimos com tolerance = {tolerance}; são necessários 3 ou mais "
             "(aumente a tolerância ou a grade)."
         )
 

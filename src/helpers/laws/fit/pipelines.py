@@ -209,7 +209,7 @@ class HyperPipeline(_Pipeline):
             cols = [0, 1, 2, 3, 4, 5] + ([6] if nt >= 4 else []) + ([7] if nv >= 4 else [])
             if nt < 3 or nv < 3 or np.linalg.matrix_rank(feats[ok][:, cols]) < len(cols):
                 raise ValueError(f"a grade do orçamento {_fmt(self.keys[j])} não sustenta uma bacia "
-                                 "(são precisas 3 taxas e 3 lotes ou mais, sem divergir).")
+                                 "(são necessárias 3 taxas e 3 lotes ou mais, sem divergir).")
             y = np.log(lo[sl][ok])
             w = np.exp(-(y - y.min()) / self.local_width)
             d = feats[ok][:, cols]
