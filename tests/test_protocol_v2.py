@@ -20,12 +20,22 @@ from helpers.chapters import protocol_v2_specs as S
 from helpers.chapters.common import ROOT, write_spec
 from helpers.engine import sweeps
 from helpers.engine.runs import flops_per_token, planned_steps
-from helpers.engine.specs import expand, format_spec, load_spec
+from helpers.engine.specs import expand, format_spec, load_spec, parse_spec
 from helpers.laws import refine
 from helpers.laws.predictions import check_predictions
 from helpers.model.config import tiny
 
 COMMITTED = ROOT / "experiments" / "cap07_hiperparametros_v2.json"
+
+
+def _initial() -> dict:
+    """A grade que ``hyper-spec`` escreve: a versionada sem os treinos que o ``refine`` acrescentou
+    depois (ele só acrescenta ao fim de ``runs``; a miniatura não muda)."""
+    d = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    d["runs"] = d["runs"][:80]
+    if not d.get("grid"):
+        d.pop("grid", None)
+    return d
 
 
 @pytest.fixture(autouse=True)
@@ -46,11 +56,18 @@ def test_committed_spec_is_what_the_command_writes(tmp_path, capsys):
     out = tmp_path / "h.json"
     code, text, _ = _run(capsys, "hyper-spec", "--out", out)
     assert code == 0 and "escrevi" in text and "de CPU" in text and "2 workers" in text
-    assert out.read_bytes() == COMMITTED.read_bytes()
+    assert out.read_text(encoding="utf-8") == format_spec(_initial())
+    # o que veio depois é do refine: mais taxas e lotes nos mesmos orçamentos, com os mesmos modelos
+    committed = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    models = {(r["train.budget_flops"], r["model.num_hidden_layers"], r["model.hidden_size"]) for r in committed["runs"][:80]}
+    for r in committed["runs"][80:]:
+        assert (r["train.budget_flops"], r["model.num_hidden_layers"], r["model.hidden_size"]) in models
+        assert set(r) <= {"train.budget_flops", "model.num_hidden_layers", "model.hidden_size", "train.lr",
+                          "train.batch_size_tokens", "train.seed"}
 
 
 def test_hyper_design():
-    spec = load_spec(COMMITTED)
+    spec = parse_spec(_initial(), "inicial")
     assert spec.refine == {"kind": "hyper", "group": "train.budget_flops",
                            "axes": {"train.lr": {"factor": 2.0},
                                     "train.batch_size_tokens": {"factor": 2.0, "multiple_of": 64, "min": 64}},
@@ -98,7 +115,7 @@ def test_ladder_reaches_below_v1_with_finer_steps():
 
 
 def test_cost_estimate_is_positive_and_sums():
-    planned = expand(load_spec(COMMITTED))
+    planned = expand(parse_spec(_initial(), "inicial"))
     est = S.cpu_estimate(planned, workers=2)
     assert est["runs"] == 80 and est["cpu_s"] > 0
     assert est["cpu_s"] / 2 <= est["wall_s"] <= est["cpu_s"] and est["longest_s"] <= est["wall_s"]
@@ -199,12 +216,12 @@ def test_chain_in_miniature(tmp_path, capsys):
 def test_protocol_on_synthetic_results(tmp_path, capsys):
     rng = np.random.default_rng(0)
     spec7, res7 = tmp_path / "h.json", tmp_path / "h.jsonl"
-    spec7.write_bytes(COMMITTED.read_bytes())
+    spec7.write_text(format_spec(_initial()), encoding="utf-8")
     # Uma grade cujo ótimo está além da borda de taxa: recusa, uma linha, código 1, nada gravado.
     _write_records(res7, _hyper_records(load_spec(spec7), rng, shift=3.0))
     code, out, err = _run(capsys, "seeds", spec7, "--results", res7)
     assert code == 1 and len(err.strip().splitlines()) == 1 and "toca a borda" in err
-    assert spec7.read_bytes() == COMMITTED.read_bytes()
+    assert spec7.read_text(encoding="utf-8") == format_spec(_initial())
     # Uma grade interior: 3 sementes novas (1, 2, 3) na melhor configuração de cada orçamento.
     _write_records(res7, _hyper_records(load_spec(spec7), rng))
     code, out, _ = _run(capsys, "seeds", spec7, "--results", res7)

@@ -311,9 +311,10 @@ def _numbers(rows, grid, tolerance, budgets, eval_noise, seed_noise, comparison,
             n[k] = "—"
         n["ruido_aval_veredito"] = "não comparado (sem sementes repetidas)"
     bias, nb = _winner_bias(rows)
-    n["vies_vencedor"] = fmt(-bias, ".2f") if math.isfinite(bias) else "—"
+    n["vies_vencedor"] = fmt(abs(bias), ".2f") if math.isfinite(bias) else "—"
+    n["vies_sentido"] = ("abaixo" if bias < 0 else "acima") if math.isfinite(bias) else "—"
     n["vies_grupos"] = nb
-    n["vies_em_sigmas"] = fmt(-bias / (100 * seed_noise.sigma), ".1f") if math.isfinite(bias) and seed_noise.sigma else "—"
+    n["vies_em_sigmas"] = fmt(abs(bias) / (100 * seed_noise.sigma), ".1f") if math.isfinite(bias) and seed_noise.sigma else "—"
     # As bordas.
     touching = [r for r in edges if r.touches or r.status != "interior"]
     n["bordas_tocam"] = len(touching)
