@@ -29,10 +29,11 @@ COMMITTED = ROOT / "experiments" / "cap07_hiperparametros_v2.json"
 
 
 def _initial() -> dict:
-    """A grade que ``hyper-spec`` escreve: a versionada sem os treinos que o ``refine`` acrescentou
-    depois (ele só acrescenta ao fim de ``runs``; a miniatura não muda)."""
+    """A grade que ``hyper-spec`` escreve: a versionada sem os treinos que o ``refine`` e o ``seeds``
+    acrescentaram depois (os dois só acrescentam ao fim de ``runs``)."""
     d = json.loads(COMMITTED.read_text(encoding="utf-8"))
     d["runs"] = d["runs"][:80]
+    d["mini_runs"] = [i for i in d["mini_runs"] if i < 80]  # as sementes entram depois na miniatura
     if not d.get("grid"):
         d.pop("grid", None)
     return d
