@@ -37,7 +37,7 @@ from . import protocol_v2_specs as S
 from .common import ROOT
 
 __all__ = ["SPEC_NAME", "HYPER_SPEC_V2", "HYPER_RESULTS_V2", "LEVEL", "BATCH_HALF_WIDTH_TARGET", "DEEPSEEK_SIDE",
-           "Chapter7V2", "spec_records", "run_fields", "analysis", "design_coverage", "coverage_numbers", "plot_basin", "plot_grids", "plot_laws",
+           "Chapter7V2", "run_fields", "analysis", "design_coverage", "coverage_numbers", "plot_basin", "plot_grids", "plot_laws",
            "plot_noise"]
 
 SPEC_NAME = "cap07_hiperparametros_v2"
@@ -49,7 +49,7 @@ LEVEL = 0.9
 BATCH_HALF_WIDTH_TARGET = 0.05
 #: O lado do DeepSeek na tabela "DeepSeek × este livro" (facts §1.3, §1.5, §1.7).
 DEEPSEEK_SIDE = {
-    "orcamentos": "1e17 a 2e19 FLOPs (≈ 2,3 décadas), validação em 1e20",
+    "orcamentos": "10¹⁷ a 2×10¹⁹ FLOPs (2,3 décadas), conferidas em 10²⁰",
     "validacao": "100M tokens, distribuída como o treino",
     "tokenizador": "BPE de bytes, 100 015 tokens (vocabulário de 102 400 no modelo)",
     "contexto": "4096 tokens (7B e 67B)",
@@ -64,11 +64,6 @@ def _in_spec(spec: SweepSpec, recs: list[dict], mini: bool) -> list[dict]:
     """Os registros da especificação (ou da sua miniatura), na ordem de :func:`protocol_v2.result_rows`."""
     ids = set(S.mini_view(spec)[1]) if mini else {p.run_id for p in expand(spec)}
     return [r for r in recs if isinstance(r, dict) and bool(r.get("mini")) == mini and r.get("run_id") in ids]
-
-
-def spec_records(spec: SweepSpec, recs: list[dict], *, mini: bool = False) -> list[dict]:
-    """Os registros de ``recs`` que são treinos de ``spec`` (da miniatura, com ``mini``)."""
-    return _in_spec(spec, recs, mini)
 
 
 def run_fields(spec: SweepSpec, recs: list[dict], *, mini: bool = False) -> dict[str, np.ndarray]:
@@ -205,6 +200,17 @@ def _per_budget(rows, grid, selected, best, est, budgets):
             "lr_step": float(literature.step_law_lr(n_ne, d_tok)), "batch_step": float(literature.step_law_batch(d_tok)),
         })
     return out
+
+
+_SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _sci(x: float) -> str:
+    """``3,16×10¹⁰`` (ou ``10¹¹`` quando a mantissa é 1), a notação da tabela do DeepSeek."""
+    e = int(math.floor(math.log10(x) + 1e-9))
+    m = x / 10**e
+    head = "" if abs(m - 1) < 5e-3 else f"{fmt(m, '.3g')}×"
+    return f"{head}10{str(e).translate(_SUP)}"
 
 
 def _log_rms(ours, other) -> float:
@@ -371,7 +377,10 @@ def _numbers(rows, grid, tolerance, budgets, eval_noise, seed_noise, comparison,
         n["lr_razao_step_min"], n["lr_razao_step_max"] = fmt(min(ratio_st), ".2g"), fmt(max(ratio_st), ".2g")
         step_over_ds = [p["lr_step"] / p["lr_ds"] for p in per]
         n["step_sobre_ds_min"], n["step_sobre_ds_max"] = fmt(min(step_over_ds), ".1f"), fmt(max(step_over_ds), ".1f")
-        n["b_vs_ds"] = "mais" if est["alpha_batch"] > deepseek.BATCH_EXP else "menos"
+        n["b_vs_ds"] = ("não se distingue do da Eq. 1 (o intervalo de 90% contém 0,3271)"
+                        if ci_b[0] <= deepseek.BATCH_EXP <= ci_b[1] else
+                        f"é {'maior' if est['alpha_batch'] > deepseek.BATCH_EXP else 'menor'} que o da Eq. 1, "
+                        "com o 0,3271 fora do intervalo de 90%")
     n["formas"] = ", ".join(f"({p['shape'][0]}, {p['shape'][1]}) em {format_si(p['C'], 3)}" for p in per)
     n["bacia_total"] = per[0]["runs"] if per else 0
     n["bacia_quase"] = per[0]["near"] if per else 0
@@ -384,7 +393,7 @@ def _tables(rows, per, edges, est, boot, naive, seed_noise, eval_noise, comparis
     t["comparacao"] = markdown_table(
         ["", "DeepSeek LLM (§3.1)", "este livro (protocolo v2)"],
         [["orçamentos", DEEPSEEK_SIDE["orcamentos"],
-          f"{numbers['v2_c_min']} a {numbers['v2_c_max']} FLOPs ({numbers['v2_decadas']} décadas, "
+          f"{_sci(per[0]['C'])} a {_sci(per[-1]['C'])} FLOPs ({numbers['v2_decadas']} décadas, "
           f"{numbers['v2_orcamentos']} orçamentos)"],
          ["validação", DEEPSEEK_SIDE["validacao"],
           f"{numbers['val_tokens']} tokens espalhados por {numbers['val_docs_faixa']} dos "
