@@ -155,6 +155,12 @@ def test_tables_and_plots(chapter):
     assert "DeepSeek" in chapter.tables["comparacao"] and "524" in chapter.tables["comparacao"]
     assert chapter.tables["bordas"].count("interior") == 5
     import matplotlib.pyplot as plt
+    # a bacia escreve a perda medida com 3 casas (não o rótulo de 2 casas reformatado)
+    fig = C.plot_basin(chapter)
+    smallest = chapter.grid & (chapter.rows["budget"] == chapter.budgets[0])
+    assert [t.get_text() for t in fig.axes[0].texts] == [f"{v:.3f}".replace(".", ",")
+                                                         for v in chapter.rows["loss"][smallest]]
+    plt.close(fig)
     for plot in (C.plot_basin, C.plot_grids, C.plot_laws, C.plot_noise):
         fig = plot(chapter)
         assert fig.axes

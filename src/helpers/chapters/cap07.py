@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..laws import deepseek, fit
-from ..presentation.plots import COLORS, fmt, format_si, markdown_table, new_figure, plot_fit_band, plot_hyper_grid
+from ..presentation.plots import (COLORS, fmt, format_si, markdown_table, new_figure, plot_basin_page, plot_fit_band,
+                                  plot_hyper_grid)
 from .common import ROOT, runs_table, seed_noise
 
 __all__ = ["HYPER_RESULTS", "DEEPSEEK_TOLERANCE", "near_optimal_tolerance", "hyperparameter_laws", "chapter7_laws",
@@ -248,18 +249,11 @@ def _grid_panel(ax, ch: Chapter7, budget: float, *, colorbar: bool, annotate: bo
 
 def plot_basin(ch: Chapter7):
     """A grade do menor orçamento, colorida pela perda (o papel da Fig. 2a do DeepSeek)."""
-    fig, ax = new_figure(width=7.0, height=5.6)  # a largura do texto: mostrada a 100%
-    _grid_panel(ax, ch, ch.budgets[0], colorbar=True, annotate=True)
-    # Quadrados maiores, para caber o número em letra legível na largura da página.
-    for coll in ax.collections:
-        coll.set_sizes(np.asarray(coll.get_sizes()) * 1.8)
-    lo = float(np.nanmin(ch.table["loss"][ch.grid & (ch.table["budget"] == ch.budgets[0])]))
-    for t in ax.texts:  # texto claro nos quadrados escuros (perda alta), escuro nos claros
-        t.set_fontsize(9.5)
-        t.set_color("black" if float(t.get_text().replace(",", ".")) < lo * 1.07 else "white")
-    ax.set_title(f"$C$ = {format_si(ch.budgets[0], 3)} FLOPs: a bacia de taxa × lote")
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, markerscale=0.5)
-    return fig
+    c = ch.budgets[0]
+    idx, m = ch.grid & (ch.table["budget"] == c), ch.budget_mask(c)
+    return plot_basin_page(ch.table["lr"][idx], ch.table["batch"][idx], ch.table["loss"][idx],
+                           near=ch.laws.selected[m], best=ch.laws.best[m],
+                           title=f"$C$ = {format_si(c, 3)} FLOPs: a bacia de taxa × lote")
 
 
 def plot_grids(ch: Chapter7):

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine.specs import SweepSpec, expand, refine_settings
+from ..engine.specs import SweepSpec, refine_settings
 from ..laws import calibration, deepseek, fit, literature
 from ..laws.fit.calibrated import CalibratedBootstrap, HyperPipeline, PipelineFailure, parametric_bootstrap
 from ..laws.fit.noise import NoiseComparison, NoiseModel, compare_noise, evaluation_noise, fit_noise_model
 from ..laws.refine import GroupReport, edge_report
-from ..presentation.plots import COLORS, fmt, format_si, markdown_table, new_figure, plot_hyper_grid
+from ..presentation.plots import COLORS, fmt, format_si, markdown_table, new_figure, plot_basin_page, plot_hyper_grid
 from . import protocol_v2 as P
 from . import protocol_v2_specs as S
 from .common import ROOT
@@ -54,44 +54,24 @@ DEEPSEEK_SIDE = {
     "tokenizador": "BPE de bytes, 100 015 tokens (vocabulário de 102 400 no modelo)",
     "contexto": "4096 tokens (7B e 67B)",
     "tolerancia": "0,25%",
-    "treinos": "não informado (centenas de pontos na Fig. 3)",
+    "treinos": "não informado no texto",
 }
 
 
 # --- os treinos ---------------------------------------------------------------------------
 
-def _in_spec(spec: SweepSpec, recs: list[dict], mini: bool) -> list[dict]:
-    """Os registros da especificação (ou da sua miniatura), na ordem de :func:`protocol_v2.result_rows`."""
-    ids = set(S.mini_view(spec)[1]) if mini else {p.run_id for p in expand(spec)}
-    return [r for r in recs if isinstance(r, dict) and bool(r.get("mini")) == mini and r.get("run_id") in ids]
-
-
 def run_fields(spec: SweepSpec, recs: list[dict], *, mini: bool = False) -> dict[str, np.ndarray]:
     """:func:`protocol_v2.result_rows` mais o que o capítulo mostra de cada treino.
 
-    Chaves extras: ``N`` (parâmetros sem embedding), ``steps``, ``minutes`` (tempo de treino),
-    ``eval_tokens``, ``eval_docs``, ``eval_docs_total``, ``eval_fraction``, ``half_a``, ``half_b``
-    (a perda em cada metade da amostra final; ``NaN`` se o registro não as tem).
+    Chaves extras (de :func:`protocol_v2.record_columns`): ``N`` (parâmetros sem embedding), ``steps``,
+    ``minutes`` (tempo de treino), ``eval_tokens``, ``eval_docs``, ``eval_docs_total``, ``eval_fraction``,
+    ``half_a``, ``half_b`` (a perda em cada metade da amostra final; ``NaN`` se o registro não as tem).
     """
     rows = P.result_rows(spec, recs, mini=mini)
-    mine = _in_spec(spec, recs, mini)
-    if len(mine) != rows["loss"].size:  # pragma: no cover - as duas leituras têm de bater
-        raise RuntimeError("run_fields: os registros não batem com result_rows.")
-    extra = {k: [] for k in ("N", "steps", "minutes", "eval_tokens", "eval_docs", "eval_docs_total", "eval_fraction",
-                             "half_a", "half_b")}
-    for r in mine:
-        final = (r.get("evaluation") or {}).get("final") or {}
-        halves = final.get("halves_bpb") or [math.nan, math.nan]
-        extra["N"].append(r["parameters"]["non_embedding"])
-        extra["steps"].append(r.get("steps", math.nan))
-        extra["minutes"].append(r.get("wall_time_s", math.nan) / 60)
-        extra["eval_tokens"].append(final.get("tokens", math.nan))
-        extra["eval_docs"].append(final.get("documents_touched", math.nan))
-        extra["eval_docs_total"].append(final.get("documents_total", math.nan))
-        extra["eval_fraction"].append(final.get("fraction_of_split", math.nan))
-        extra["half_a"].append(halves[0] if halves[0] is not None else math.nan)
-        extra["half_b"].append(halves[1] if halves[1] is not None else math.nan)
-    rows.update({k: np.asarray(v, dtype=float) for k, v in extra.items()})
+    cols = P.record_columns(P.spec_records(spec, recs, mini=mini))
+    rows.update({k: cols[k] for k in ("steps", "eval_tokens", "eval_docs", "eval_docs_total", "eval_fraction",
+                                      "half_a", "half_b")})
+    rows.update(N=cols["N_nonemb"], minutes=cols["wall_s"] / 60)
     return rows
 
 
@@ -240,13 +220,14 @@ def analysis(spec: SweepSpec, recs: list[dict], *, mini: bool = False, n_boot: i
         idx = np.flatnonzero(rows["budget"][grid] == c)
         if np.isfinite(losses[idx]).any():
             best[idx[np.nanargmin(losses[idx])]] = True
+    # Só a miniatura pode falhar aqui (orçamentos minúsculos sem bacia): o capítulo mostra o que há.
+    estimate, boot = {}, None
     try:
         estimate = pipeline(losses)
         boot = parametric_bootstrap(pipeline, losses, seed_noise, n_boot=n_boot, level=LEVEL, seed=seed)
-    except (PipelineFailure, ValueError) as exc:  # só na miniatura: orçamentos minúsculos sem bacia
+    except (PipelineFailure, ValueError):
         if not mini:
             raise
-        estimate, boot = ({} if isinstance(exc, PipelineFailure) else _safe(pipeline, losses)), None
     naive = _naive(rows, grid, tolerance, n_boot, seed) if estimate else {}
     budget_rows = _per_budget(rows, grid, selected, best, estimate, budgets)
     numbers = _numbers(rows, grid, tolerance, budgets, eval_noise, seed_noise, comparison, edges, estimate, boot,
@@ -255,13 +236,6 @@ def analysis(spec: SweepSpec, recs: list[dict], *, mini: bool = False, n_boot: i
     return Chapter7V2(rows=rows, mini=mini, tolerance=tolerance, budgets=budgets, eval_noise=eval_noise,
                       seed_noise=seed_noise, comparison=comparison, edges=edges, estimate=estimate, boot=boot,
                       naive=naive, selected=selected, best=best, tables=tables, numbers=numbers)
-
-
-def _safe(pipeline, losses) -> dict:
-    try:
-        return pipeline(losses)
-    except PipelineFailure:
-        return {}
 
 
 def _naive(rows, grid, tolerance, n_boot, seed) -> dict[str, tuple[float, float]]:
@@ -391,7 +365,7 @@ def _numbers(rows, grid, tolerance, budgets, eval_noise, seed_noise, comparison,
 def _tables(rows, per, edges, est, boot, naive, seed_noise, eval_noise, comparison, numbers) -> dict[str, str]:
     t = {}
     t["comparacao"] = markdown_table(
-        ["", "DeepSeek LLM (§3.1)", "este livro (protocolo v2)"],
+        ["", "DeepSeek LLM (§3.1–3.2)", "este livro (protocolo v2)"],
         [["orçamentos", DEEPSEEK_SIDE["orcamentos"],
           f"{_sci(per[0]['C'])} a {_sci(per[-1]['C'])} FLOPs ({numbers['v2_decadas']} décadas, "
           f"{numbers['v2_orcamentos']} orçamentos)"],
@@ -499,18 +473,10 @@ def _panel(ax, ch: Chapter7V2, budget: float, *, colorbar: bool, annotate: bool)
 
 def plot_basin(ch: Chapter7V2):
     """A grade do menor orçamento com a perda escrita em cada quadrado (o papel da Fig. 2a do DeepSeek)."""
-    fig, ax = new_figure(width=7.0, height=5.6)
-    _panel(ax, ch, ch.budgets[0], colorbar=True, annotate=True)
-    for coll in ax.collections:
-        coll.set_sizes(np.asarray(coll.get_sizes()) * 1.8)
-    lo = float(np.nanmin(ch.rows["loss"][ch.grid & (ch.rows["budget"] == ch.budgets[0])]))
-    for t in ax.texts:
-        t.set_fontsize(9.5)
-        t.set_text(fmt(float(t.get_text().replace(",", ".")), ".3f"))
-        t.set_color("black" if float(t.get_text().replace(",", ".")) < lo * 1.07 else "white")
-    ax.set_title(f"$C$ = {format_si(ch.budgets[0], 3)} FLOPs: a bacia de taxa × lote")
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, markerscale=0.5)
-    return fig
+    c = ch.budgets[0]
+    idx, m = ch.grid & (ch.rows["budget"] == c), ch.rows["budget"][ch.grid] == c
+    return plot_basin_page(ch.rows["lr"][idx], ch.rows["batch"][idx], ch.rows["loss"][idx], near=ch.selected[m],
+                           best=ch.best[m], title=f"$C$ = {format_si(c, 3)} FLOPs: a bacia de taxa × lote", digits=3)
 
 
 def plot_grids(ch: Chapter7V2):
@@ -595,6 +561,6 @@ def plot_noise(ch: Chapter7V2):
     s = 100 * ch.seed_noise.sigma
     ax.axhspan(-s, s, color=COLORS["azul"], alpha=0.12, lw=0, label=f"±σ medido ({fmt(s, '.2f')}%)")
     ax.axhspan(-0.25, 0.25, color="none", ec=COLORS["vermelho"], ls="--", lw=1.2, label="±0,25% (DeepSeek)")
-    ax.set(xscale="log", xlabel="orçamento $C$ (FLOPs)", ylabel="desvio da média das sementes (%)")
+    ax.set(xscale="log", xlabel="orçamento $C$ (FLOPs)", ylabel="desvio da média do grupo (%)")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=9.5)
     return fig

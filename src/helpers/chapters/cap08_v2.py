@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine.specs import SweepSpec, expand
+from ..engine.specs import SweepSpec
 from ..laws import calibration, deepseek, fit
 from ..laws.fit.calibrated import CalibratedBootstrap, IsoFlopPipeline, parametric_bootstrap
 from ..laws.fit.noise import NoiseModel, compare_noise, evaluation_noise, fit_noise_model
@@ -23,7 +23,7 @@ from ..model.flops import count_params, six_n1, six_n2
 from ..presentation.plots import (COLORS, budget_colors, fmt, format_si, markdown_table, new_figure, plot_fit_band,
                                   plot_isoflop)
 from . import protocol_v2_specs as S
-from .protocol_v2 import GRID_SEED, LEVEL, hyper_laws, noise_groups, result_rows
+from .protocol_v2 import GRID_SEED, LEVEL, hyper_laws, noise_groups, record_columns, result_rows, spec_records
 
 __all__ = ["REPRESENTATIONS", "TARGET_HALF_WIDTH", "MAX_DROP_RATE", "PUBLISHED_A", "CHINCHILLA_TOKENS_PER_PARAM",
            "AllocationFit", "isoflop_rows", "seed_noise_model", "allocation_fit", "Chapter8V2", "analysis",
@@ -57,20 +57,9 @@ def isoflop_rows(spec: SweepSpec, recs: list[dict], *, mini: bool = False) -> di
     """:func:`~.protocol_v2.result_rows` mais as colunas de ``_EXTRA`` tiradas dos registros (``half_a`` e
     ``half_b``: as metades da avaliação final; ``docs``: documentos tocados; ``NaN`` quando faltam)."""
     rows = result_rows(spec, recs, mini=mini)
-    ids = set(S.mini_view(spec)[1]) if mini else {p.run_id for p in expand(spec)}
-    extra = {k: [] for k in _EXTRA}
-    for rec in recs:  # o mesmo filtro, na mesma ordem, de result_rows
-        if not (isinstance(rec, dict) and bool(rec.get("mini")) == mini and rec.get("run_id") in ids):
-            continue
-        fpt, par = rec.get("flops_per_token") or {}, rec.get("parameters") or {}
-        final = (rec.get("evaluation") or {}).get("final") or {}
-        halves = final.get("halves_bpb") or (None, None)
-        values = (fpt.get("6N1"), fpt.get("6N2"), par.get("total"), par.get("non_embedding"), *halves,
-                  final.get("tokens"), final.get("documents_touched"), final.get("documents_total"),
-                  rec.get("steps"), rec.get("wall_time_s"))
-        for key, value in zip(_EXTRA, values):
-            extra[key].append(np.nan if value is None else value)
-    return {**rows, **{k: np.asarray(v, dtype=float) for k, v in extra.items()}}
+    cols = record_columns(spec_records(spec, recs, mini=mini))
+    names = {"docs": "eval_docs", "docs_total": "eval_docs_total"}
+    return {**rows, **{k: cols[names.get(k, k)] for k in _EXTRA}}
 
 def seed_noise_model(spec7: SweepSpec, recs7: list[dict], *, mini: bool = False) -> tuple[NoiseModel, list]:
     """O ruído relativo das sementes novas da grade (``noise_groups(..., fresh_only=True)``) e os grupos

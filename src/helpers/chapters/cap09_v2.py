@@ -25,7 +25,7 @@ import matplotlib.ticker as ticker
 import numpy as np
 from scipy import stats
 
-from ..engine.specs import SweepSpec, expand
+from ..engine.specs import SweepSpec
 from ..laws.fit.calibrated import IsoFlopPipeline, parametric_bootstrap
 from ..laws.fit.noise import NoiseModel, fit_noise_model
 from ..laws.predictions import backtest, check_predictions
@@ -59,11 +59,9 @@ _Q = (0.5 - LEVEL / 2, 0.5 + LEVEL / 2)
 def spec_rows(spec: SweepSpec, recs: list[dict], *, mini: bool = False) -> tuple[dict[str, np.ndarray], list[dict]]:
     """:func:`protocol_v2.result_rows` mais ``6N1``, ``6N2`` e ``minutes``, e os registros na mesma ordem."""
     rows = P.result_rows(spec, recs, mini=mini)
-    ids = set(S.mini_view(spec)[1]) if mini else {p.run_id for p in expand(spec)}
-    mine = [r for r in recs if isinstance(r, dict) and bool(r.get("mini")) == mini and r.get("run_id") in ids]
-    for key in ("6N1", "6N2"):
-        rows[key] = np.array([float(r["flops_per_token"].get(key, math.nan)) for r in mine])
-    rows["minutes"] = np.array([float(r.get("wall_time_s", math.nan)) / 60 for r in mine])
+    mine = P.spec_records(spec, recs, mini=mini)
+    cols = P.record_columns(mine)
+    rows.update({"6N1": cols["6N1"], "6N2": cols["6N2"], "minutes": cols["wall_s"] / 60})
     return rows, mine
 
 

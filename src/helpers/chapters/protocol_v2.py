@@ -57,7 +57,7 @@ from .cap08 import ISOFLOP_RESULTS, isoflop_fit
 from .common import ROOT, records, round_batch, runs_table
 
 __all__ = ["GRID_SEED", "FRESH_SEEDS", "HYPER_SPEC_V2", "ISOFLOP_SPEC_V2", "Priors", "v1_priors", "result_rows",
-           "grid_view", "hyper_laws", "noise_groups", "add_seeds", "main"]
+           "spec_records", "record_columns", "grid_view", "hyper_laws", "noise_groups", "add_seeds", "main"]
 
 PROG = "python -m helpers.chapters.protocol_v2"
 #: A semente da grade (a do ``base``); as sementes do ruído são outras.
@@ -163,6 +163,31 @@ def result_rows(spec: SweepSpec, recs: list[dict], *, mini: bool = False) -> dic
         what = "de miniatura " if mini else ""
         raise ValueError(f"nenhum resultado {what}da especificação {spec.name!r} no arquivo; rode a varredura antes"
                          f"{' com --mini' if mini else ''}.")
+    return {k: np.asarray(v, dtype=float) for k, v in cols.items()}
+
+
+def spec_records(spec: SweepSpec, recs: list[dict], *, mini: bool = False) -> list[dict]:
+    """Os registros de ``recs`` que são treinos de ``spec`` (da miniatura, com ``mini``), na ordem do
+    arquivo — o mesmo filtro e a mesma ordem de :func:`result_rows`."""
+    ids = set(S.mini_view(spec)[1]) if mini else {p.run_id for p in expand(spec)}
+    return [r for r in recs if isinstance(r, dict) and bool(r.get("mini")) == mini and r.get("run_id") in ids]
+
+
+def record_columns(recs: list[dict]) -> dict[str, np.ndarray]:
+    """As colunas que os capítulos v2 mostram além de :func:`result_rows`, uma por registro (``NaN`` onde faltam):
+    ``6N1``, ``6N2``, ``N_total``, ``N_nonemb``, ``steps``, ``wall_s`` e, da avaliação final, ``eval_tokens``,
+    ``eval_docs``, ``eval_docs_total``, ``eval_fraction``, ``half_a`` e ``half_b`` (as duas metades)."""
+    cols = {k: [] for k in ("6N1", "6N2", "N_total", "N_nonemb", "steps", "wall_s", "eval_tokens", "eval_docs",
+                            "eval_docs_total", "eval_fraction", "half_a", "half_b")}
+    for r in recs:
+        fpt, par = r.get("flops_per_token") or {}, r.get("parameters") or {}
+        final = (r.get("evaluation") or {}).get("final") or {}
+        halves = final.get("halves_bpb") or (None, None)
+        values = (fpt.get("6N1"), fpt.get("6N2"), par.get("total"), par.get("non_embedding"), r.get("steps"),
+                  r.get("wall_time_s"), final.get("tokens"), final.get("documents_touched"),
+                  final.get("documents_total"), final.get("fraction_of_split"), *halves)
+        for key, value in zip(cols, values):
+            cols[key].append(math.nan if value is None else value)
     return {k: np.asarray(v, dtype=float) for k, v in cols.items()}
 
 

@@ -48,6 +48,7 @@ import numpy as np
 
 __all__ = [
     "COLORS",
+    "plot_basin_page",
     "use_book_style",
     "new_figure",
     "glue_figure",
@@ -483,6 +484,29 @@ def plot_hyper_grid(ax, lrs, batches, losses, *, near=None, best=None, cmap: str
     if colorbar:
         ax.figure.colorbar(sc, ax=ax, label="bits por byte (validação)", shrink=0.85)
     return ax
+
+
+def plot_basin_page(lrs, batches, losses, *, near=None, best=None, title: str = "", digits: int = 2):
+    """Uma grade taxa × lote na largura do texto, com a perda de cada treino escrita no quadrado.
+
+    Quadrados maiores que os de :func:`plot_hyper_grid`, para o número caber em letra de 9,5 pt;
+    a perda sai do valor medido com ``digits`` casas (não do rótulo já arredondado), em letra escura
+    nos quadrados claros (perda baixa) e clara nos escuros.
+    """
+    losses = np.asarray(losses, dtype=float)
+    fig, ax = new_figure(width=7.0, height=5.6)  # a largura do texto: mostrada a 100%
+    plot_hyper_grid(ax, lrs, batches, losses, near=near, best=best, colorbar=True)
+    ax.tick_params(labelsize=9.5)
+    for coll in ax.collections:
+        coll.set_sizes(np.asarray(coll.get_sizes()) * 1.8)
+    lo = float(np.nanmin(losses))
+    for t, v in zip(ax.texts, losses[np.isfinite(losses)]):  # os rótulos seguem a ordem dos treinos que terminaram
+        t.set_fontsize(9.5)
+        t.set_text(fmt(v, f".{digits}f"))
+        t.set_color("black" if v < lo * 1.07 else "white")
+    ax.set_title(title)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, markerscale=0.5)
+    return fig
 
 
 def plot_isoflop(ax, budgets, scales, losses, profiles, *, xlabel: str = "M (FLOPs não-embedding por token)",
