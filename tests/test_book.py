@@ -404,49 +404,56 @@ def test_preface_comparison_table_matches_the_repository():
     from helpers.presentation.plots import fmt, format_si
 
     rows = _comparison_rows()
-    hyper, iso, pred, quality = (_results(n) for n in
-                                 ("cap07_hiperparametros", "cap08_isoflop", "cap09_previsao", "cap10_qualidade"))
+    # capítulos 7–9 no protocolo v2; o capítulo 10 ainda na varredura de qualidade própria
+    hyper, iso, pred, quality = (_results(n) for n in ("cap07_hiperparametros_v2", "cap08_isoflop_v2",
+                                                       "cap09_previsao_v2", "cap10_qualidade"))
     scaling = hyper + iso + pred
 
     def budgets(runs):
         return sorted({r["train"]["budget_flops"] for r in runs})
 
+    def one(values):
+        values = set(values)
+        assert len(values) == 1, values  # a tabela dá um só valor onde a varredura tem um só
+        return next(iter(values))
+
+    final = [r["evaluation"]["final"] for r in scaling]
     expected = {
         "orçamentos das leis de hiperparâmetros": [
             f"{len(budgets(hyper))} orçamentos", f"de {_power_of_ten(budgets(hyper)[0])} a {_power_of_ten(budgets(hyper)[-1])} FLOPs"],
         "orçamentos IsoFLOP": [
             f"{len(budgets(iso))} orçamentos", f"de {_power_of_ten(budgets(iso)[0])} a {_power_of_ten(budgets(iso)[-1])} FLOPs"],
         "previsão da perda": [
-            f"{len(pred)} treino de {_power_of_ten(budgets(pred)[0])} FLOPs",
-            f"{fmt(budgets(pred)[0] / budgets(iso)[-1], '.0f')}× o maior orçamento ajustado"],
+            f"{len(pred)} treino{'s' if len(pred) > 1 else ''} de {_power_of_ten(one(budgets(pred)))} FLOPs",
+            f"{fmt(budgets(pred)[0] / budgets(iso)[-1], '.1f')}× o maior orçamento ajustado"],
         "tamanho dos modelos": [
             f"de {format_si(min(r['flops_per_token']['M'] for r in iso))} a "
             f"{format_si(max(r['flops_per_token']['M'] for r in iso))} FLOPs por *token*",
             f"de {fmt(min(r['parameters']['non_embedding'] for r in iso), ',.0f')} a "
             f"{fmt(max(r['parameters']['non_embedding'] for r in iso), ',.0f')} parâmetros"],
         "dados de treino": [
-            f"{format_si(next(iter({r['data']['train_bytes'] for r in scaling})))} de bytes",
+            f"{format_si(one(r['data']['train_bytes'] for r in scaling))} de bytes",
             f"até {format_si(max(r['tokens'] for r in scaling))} de *tokens* por treino"],
         "conjunto de validação": [
-            f"{fmt(next(iter({r['train']['eval_tokens'] for r in scaling})), ',.0f')} *tokens* (bytes)",
-            f"{format_si(next(iter({r['data']['val_bytes'] for r in scaling})))} de bytes separados",
-            f"({fmt(next(iter({r['train']['corpus']['validation_fraction'] for r in scaling})), '.0%')} dos documentos)"],
+            f"{fmt(one(f['tokens'] for f in final), ',.0f')} *tokens* (bytes) na perda final",
+            f"espalhados por {one(f['documents_touched'] for f in final)} dos "
+            f"{one(f['documents_total'] for f in final)} documentos de validação",
+            f"{format_si(one(r['data']['val_bytes'] for r in scaling))} de bytes separados",
+            f"({fmt(one(r['train']['corpus']['validation_fraction'] for r in scaling), '.0%')} dos documentos)",
+            f"{fmt(one(r['train']['eval_tokens'] for r in scaling), ',.0f')} nos pontos intermediários"],
         "tokenizador": [
-            "bytes: {} símbolos".format(*{r["data"]["tokenizer"]["vocab_size"] for r in scaling}),
+            "bytes: {} símbolos".format(one(r["data"]["tokenizer"]["vocab_size"] for r in scaling)),
             "BPE local de {} *tokens* só no cap. 5".format(*{fmt(r["data"]["tokenizer"]["vocab_size"], ",.0f") for r in
                                                            _results("cap05_agendas") if r["data"]["tokenizer"]["kind"] == "bpe"})],
         "contexto": [
-            "{} *tokens*".format(*{r["train"]["seq_len"] for r in scaling}),
+            "{} *tokens*".format(one(r["train"]["seq_len"] for r in scaling)),
             "de {} a {} no estudo de contexto".format(min(r["train"]["seq_len"] for r in _results("cap06_contexto")),
                                                     max(r["train"]["seq_len"] for r in _results("cap06_contexto")))],
         "treinos por estudo": [
             f"{len(hyper)} (hiperparâmetros)", f"{len(iso)} (IsoFLOP)", f"{len(pred)} (previsão)",
             f"{len(quality)} (qualidade dos dados)"],
     }
-    # cada varredura citada tem um único valor onde a tabela dá um só (corpus, validação, tokenizador)
-    for key in ("train_bytes", "val_bytes"):
-        assert len({r["data"][key] for r in scaling}) == 1, key
-    assert len({r["train"]["eval_tokens"] for r in scaling}) == 1
+    assert len(pred) >= 2, "a previsão v2 tem de ter os treinos-alvo em results/"
     missing = [f"{row}: {want!r} (a linha diz: {rows.get(row)!r})"
                for row, wants in expected.items() for want in wants if want not in rows.get(row, "")]
     assert not missing, "o prefácio não bate com results/:\n" + "\n".join(missing)

@@ -50,9 +50,9 @@ RECOMPUTED_BY = {
     "04_atencao_gqa": {"cap04_uptraining", "cap04_profundidade"},
     "05_treinando_um_modelo": {"cap05_agendas"},
     "06_lote_e_contexto": {"cap06_lote", "cap06_contexto"},
-    "07_leis_hiperparametros": {"cap07_hiperparametros"},
-    "08_isoflop": {"cap08_isoflop"},
-    "09_previsao": {"cap09_previsao"},
+    "07_leis_hiperparametros": {"cap07_hiperparametros_v2"},
+    "08_isoflop": {"cap08_isoflop_v2"},
+    "09_previsao": {"cap09_previsao_v2"},
     "10_qualidade_dos_dados": {"cap10_qualidade"},
 }
 RECOMPUTED_SPECS = set().union(*RECOMPUTED_BY.values())
