@@ -509,7 +509,7 @@ def _law_label(x: float) -> str:
 def plot_profiles(ch: Chapter8V2):
     """A perda contra M (parábolas e vértices) e contra os *tokens*, uma cor por orçamento."""
     r, ok = ch.rows, ch.design
-    fig, (ax_m, ax_d) = new_figure(ncols=2, width=8.0, height=4.6)
+    fig, (ax_m, ax_d) = new_figure(ncols=2, width=7.0, height=4.6)
     plot_isoflop(ax_m, r["budget"][ok], r["M"][ok], r["loss"][ok], _profiles(r, ok), xlabel="$M$ (FLOPs por token)",
                  legend=False)
     plot_isoflop(ax_d, r["budget"][ok], r["tokens"][ok], r["loss"][ok], _profiles(r, ok, x="tokens"),
@@ -523,7 +523,7 @@ def plot_profiles(ch: Chapter8V2):
 def plot_allocation(ch: Chapter8V2):
     """Os vértices, as leis ``M_opt(C)`` e ``D_opt(C)`` com a faixa de 90% calibrada e a Eq. 4 do DeepSeek."""
     boot, acc, c = ch.main.boot, ch.main.accepted, _grid(ch)
-    fig, axes = new_figure(ncols=2, width=8.0, height=4.4)
+    fig, axes = new_figure(ncols=2, width=7.0, height=4.4)
     for ax, kk, ka, vals, ds, name, title in (
             (axes[0], "scale_base", "a", [p.scale_opt for p in acc], deepseek.m_opt,
              "$M_\\mathrm{opt}$ (FLOPs por token)", "Escala ótima do modelo"),
@@ -532,7 +532,7 @@ def plot_allocation(ch: Chapter8V2):
         if boot is not None:
             samples = boot.samples[kk][:, None] * c[None, :] ** boot.samples[ka][:, None]
             plot_fit_band(ax, c, *np.quantile(samples, [0.05, 0.95], axis=0), color=COLORS["azul"],
-                          label="faixa de 90% (bootstrap paramétrico)")
+                          label="faixa de 90% (bootstrap)")
             ax.plot(c, boot.estimate[kk] * c ** boot.estimate[ka], color=COLORS["azul"],
                     label=f"ajuste: {_law_label(boot.estimate[ka])}")
         ax.scatter([p.compute_opt for p in acc], vals, color=COLORS["vermelho"], zorder=3, label="vértices")
@@ -544,7 +544,7 @@ def plot_allocation(ch: Chapter8V2):
 
 def plot_representations(ch: Chapter8V2):
     """``D_opt`` em 6N₁ e 6N₂ relativo ao de M; *tokens* por parâmetro nos vértices, com os ~20 do Chinchilla."""
-    fig, (ax_r, ax_t) = new_figure(ncols=2, width=8.0, height=4.2)
+    fig, (ax_r, ax_t) = new_figure(ncols=2, width=7.0, height=4.2)
     base = {p.budget: p.tokens_opt for p in ch.reps["M"].accepted}
     for k, color in (("6N1", "vermelho"), ("6N2", "verde")):
         d = {p.budget: p.tokens_opt for p in ch.reps[k].accepted}
@@ -565,7 +565,7 @@ def plot_representations(ch: Chapter8V2):
 
 def plot_approach3(ch: Chapter8V2):
     """A fronteira da abordagem 3 ao lado da do IsoFLOP e os resíduos da superfície por orçamento."""
-    fig, (ax_f, ax_r) = new_figure(ncols=2, width=8.0, height=4.6)
+    fig, (ax_f, ax_r) = new_figure(ncols=2, width=7.0, height=4.6)
     c, boot, a3, acc = _grid(ch), ch.main.boot, ch.a3, ch.main.accepted
     if not isinstance(a3, str):
         ax_f.plot(c, a3.scale_opt(c), color=COLORS["verde"], label=f"abordagem 3: {_law_label(a3.a)}")
