@@ -585,5 +585,5 @@ def plot_approach3(ch: Chapter8V2):
     ax_r.axhline(0, color="black", lw=0.8)
     ax_r.set(xscale="log", xlabel="$M$ (FLOPs por token)", ylabel="previsto − medido (% da perda)",
              title="Resíduos da superfície")
-    ax_r.legend(fontsize=9, title="$C$ (FLOPs)", title_fontsize=9)
+    ax_r.legend(fontsize=9.5, title="$C$ (FLOPs)", title_fontsize=9.5)
     return fig
