@@ -132,6 +132,21 @@ def test_generated_words_follow_the_numbers(chapter):
     assert C._contains((0.2, 0.4), 0.3) == "contém" and C._contains((0.2, 0.4), 0.5) == "não contém"
 
 
+def test_interval_width_and_law_direction_words_follow_the_numbers(chapter):
+    n = chapter.numbers
+    for name, key in (("lr", "alpha_lr"), ("b", "alpha_batch")):
+        (lo, hi), (nlo, nhi) = chapter.ci(key), chapter.naive[key]
+        assert n[f"{name}_largura_palavra"] == ("mais largo" if hi - lo > nhi - nlo else "não mais largo")
+    nlo, nhi = chapter.naive["alpha_lr"]
+    assert n["ing_lr_sinal"] == ("exclui o zero" if nlo > 0 or nhi < 0 else "contém o zero")
+    assert n["tol_vs_ruido"] == ("menor" if chapter.tolerance < chapter.seed_noise.sigma else "maior")
+    per = C._per_budget(chapter.rows, chapter.grid, chapter.selected, chapter.best, chapter.estimate, chapter.budgets)
+    step = [p["lr_step"] / p["lr_ours"] for p in per]
+    assert n["step_vs_nossa"] == ("mais altas" if min(step) > 1 else "mais baixas" if max(step) < 1
+                                  else "ora mais altas, ora mais baixas")
+    assert n["n_min"] == f"{chapter.rows['N'].min():,.0f}".replace(",", ".")
+
+
 def test_step_law_and_deepseek_columns_are_the_published_laws(chapter):
     g = chapter.grid
     rows = chapter.rows

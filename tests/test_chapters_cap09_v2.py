@@ -17,6 +17,7 @@ from scipy.optimize import minimize_scalar
 from helpers.chapters import cap09_v2 as C
 from helpers.chapters import protocol_v2 as P
 from helpers.chapters import protocol_v2_specs as S
+from helpers.chapters.words import count_phrase, versus
 from helpers.engine.runs import flops_per_token, planned_steps
 from helpers.engine.specs import expand, format_spec, load_spec, parse_spec
 from helpers.laws.fit.noise import NoiseModel
@@ -243,6 +244,14 @@ def test_backtests_of_the_chapter_include_the_target(chapter):
     assert n["bt_linhas"] == 6 and n["bt_alvo_linhas"] == 4
     assert n["bt_acertos"] == sum(bool(r["covered"]) for r in chapter.backtest if r["kind"] == "isoflop")
     assert n["bt_frase"].startswith(("compatível", "abaixo", "acima"))
+    vertices = [r for r in chapter.backtest if r["kind"] == "isoflop" and r["covered"] is not None]
+    above = sum(r["observed"] > r["predicted"] for r in vertices)
+    assert n["bt_lado"] == f"em {above} das {len(vertices)} previsões de vértices o observado ficou acima do previsto"
+    assert n["bt_espalham"] == ("não se espalham em torno de zero" if above in (0, len(vertices))
+                                else "caem dos dois lados de zero")
+    err = float(n["erro_media"].replace(",", "."))
+    assert n["bt_alvo_lado"] == ("do mesmo lado" if (err > 0) == (2 * above > len(vertices))
+                                 else "do outro lado")
 
 
 def test_noise_and_comparison_words(chapter):
@@ -250,7 +259,9 @@ def test_noise_and_comparison_words(chapter):
     sigma = 100 * chapter.noise.sigma
     assert n["choshen_vs"] == ("menor que" if round(sigma, 2) < 3.5 else "maior que")
     assert n["alvo_fator"] == "31,6" and n["alvo_vs_ds"] == "32"
-    assert C._versus(0.69, 0.7) == "menor que" and C._versus(0.704, 0.7) == "igual a" and C._versus(0.8, 0.7) == "maior que"
+    assert versus(0.69, 0.7) == "menor que" and versus(0.704, 0.7) == "igual a" and versus(0.8, 0.7) == "maior que"
+    assert count_phrase(2, 2, "do intervalo") == "as duas medidas caíram dentro do intervalo"
+    assert count_phrase(1, 2, "x") == "1 das 2 medidas caiu dentro x" and count_phrase(0, 3, "x").startswith("nenhuma das 3")
 
 
 def test_miniature_never_raises_and_is_labelled(world):

@@ -355,6 +355,18 @@ def _numbers(rows, grid, tolerance, budgets, eval_noise, seed_noise, comparison,
                         if ci_b[0] <= deepseek.BATCH_EXP <= ci_b[1] else
                         f"é {'maior' if est['alpha_batch'] > deepseek.BATCH_EXP else 'menor'} que o da Eq. 1, "
                         "com o 0,3271 fora do intervalo de 90%")
+    # As palavras de comparação do texto, tiradas dos mesmos números (NaN ⇒ o lado "não").
+    for name, key in (("lr", "alpha_lr"), ("b", "alpha_batch")):
+        ci = boot.ci(key) if boot is not None else (math.nan, math.nan)
+        nv = naive.get(key, (math.nan, math.nan))
+        n[f"{name}_largura_palavra"] = "mais largo" if ci[1] - ci[0] > nv[1] - nv[0] else "não mais largo"
+    nv_lr = naive.get("alpha_lr", (math.nan, math.nan))
+    n["ing_lr_sinal"] = "exclui o zero" if nv_lr[0] > 0 or nv_lr[1] < 0 else "contém o zero"
+    n["tol_vs_ruido"] = "menor" if tolerance < seed_noise.sigma else "maior"
+    n["n_min"], n["n_max"] = (fmt(float(v), ",.0f") for v in (rows["N"].min(), rows["N"].max()))
+    for key, law in (("step_vs_nossa", "lr_step"), ("ds_vs_nossa", "lr_ds")):
+        r = [p[law] / p["lr_ours"] for p in per]
+        n[key] = "mais altas" if min(r) > 1 else "mais baixas" if max(r) < 1 else "ora mais altas, ora mais baixas"
     n["formas"] = ", ".join(f"({p['shape'][0]}, {p['shape'][1]}) em {format_si(p['C'], 3)}" for p in per)
     n["bacia_total"] = per[0]["runs"] if per else 0
     n["bacia_quase"] = per[0]["near"] if per else 0

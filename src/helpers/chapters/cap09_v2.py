@@ -34,11 +34,12 @@ from ..presentation.plots import (COLORS, budget_colors, fmt, format_si, markdow
 from . import protocol_v2 as P
 from . import protocol_v2_specs as S
 from .common import ROOT
+from .words import count_phrase, versus
 
-__all__ = ["SPEC_NAME", "ISOFLOP_NAME", "HYPER_NAME", "PREDICTION_SPEC_V2", "LEVEL", "TARGET_ERROR_PCT",
-           "GADRE_ERROR_PCT", "GADRE_FACTOR", "DEEPSEEK_FACTOR", "CHOSHEN_SEED_PCT", "REPRESENTATIONS", "Chapter9V2",
-           "spec_rows", "prediction_noise", "written_n_boot", "recompute_prediction", "input_checks", "backtests",
-           "representations", "analysis", "plot_prediction", "plot_backtests", "plot_target_curves"]
+__all__ = ["SPEC_NAME", "ISOFLOP_NAME", "HYPER_NAME", "PREDICTION_SPEC_V2", "LEVEL", "TARGET_ERROR_PCT", "GADRE_ERROR_PCT",
+           "GADRE_FACTOR", "DEEPSEEK_FACTOR", "CHOSHEN_SEED_PCT", "REPRESENTATIONS", "Chapter9V2", "spec_rows",
+           "prediction_noise", "written_n_boot", "recompute_prediction", "input_checks", "backtests", "representations",
+           "analysis", "plot_prediction", "plot_backtests", "plot_target_curves"]
 
 #: As varreduras do capítulo (``experiments/NOME.json`` e ``results/NOME.jsonl``).
 SPEC_NAME, ISOFLOP_NAME, HYPER_NAME = "cap09_previsao_v2", "cap08_isoflop_v2", "cap07_hiperparametros_v2"
@@ -90,8 +91,7 @@ def _runs_interval(samples, noise: NoiseModel, rng, n_runs: int = 1) -> tuple[fl
     com ``σ`` sorteado na sua incerteza — com ``n_runs = 1``, o mesmo sorteio de ``prediction-spec``."""
     s = np.repeat(np.asarray(samples, dtype=float), 20)
     draws = s * np.exp(noise.draw_sigma(s.size, rng) * rng.standard_normal(s.size) / math.sqrt(n_runs))
-    lo, hi = np.quantile(draws, _Q)
-    return float(lo), float(hi)
+    return tuple(float(v) for v in np.quantile(draws, _Q))
 
 
 def recompute_prediction(rows8: dict, rows7: dict | None = None, *, budget: float = S.PREDICTION_BUDGET_V2,
@@ -341,22 +341,6 @@ def _iv(lo, hi) -> str:  # um intervalo como o leitor o vê: [a; b]
     return f"[{_f(lo)}; {_f(hi)}]"
 
 
-def _versus(x: float, y: float) -> str:
-    """``"menor que"``, ``"igual a"`` ou ``"maior que"`` — nos valores como o leitor os vê (2 casas)."""
-    x, y = round(x, 2), round(y, 2)
-    return "menor que" if x < y else "maior que" if x > y else "igual a"
-
-
-def _count_phrase(k: int, n: int, what: str) -> str:
-    """"as duas medidas caíram dentro…", "1 das 2 medidas caiu dentro…", "nenhuma das 2 medidas caiu…"."""
-    if n <= 1:
-        return f"a medida caiu {'dentro' if k else 'fora'} {what}" if n else f"nenhuma medida ainda para conferir {what}"
-    if k in (0, n):
-        return f"nenhuma das {n} medidas caiu dentro {what}" if k == 0 else \
-            f"{'as duas' if n == 2 else f'as {n}'} medidas caíram dentro {what}"
-    return f"{k} das {n} medidas {'caiu' if k == 1 else 'caíram'} dentro {what}"
-
-
 def _numbers(mini, iso_mini, budget, largest, written, checks, inputs, target, noise, source, rec, fit_error, bt,
              reps) -> dict[str, object]:
     w, shape = written[0], (int(target["n_layer"][0]), int(target["d_model"][0]))  # a 1ª; todas iguais
@@ -389,14 +373,14 @@ def _numbers(mini, iso_mini, budget, largest, written, checks, inputs, target, n
         n[f"medido_s{s}"], n[f"erro_s{s}"] = _f(c["measured"]), _f(c["error_pct"], "+.2f")
         n[f"dentro_s{s}"] = "dentro" if c["covered"] else "fora" if c["covered"] is False else "pendente"
     k = n["dentro_n"] = sum(bool(c["covered"]) for c in done)
-    n["dentro_frase"], n["medido_lista"] = _count_phrase(k, len(done), f"do intervalo de {pct}%"), "; ".join(
+    n["dentro_frase"], n["medido_lista"] = count_phrase(k, len(done), f"do intervalo de {pct}%"), "; ".join(
         f"{_f(c['measured'])} (semente {', '.join(map(str, c['seeds']))})" for c in done) or "—"
     meas = float(np.mean([c["measured"] for c in done])) if done else math.nan
     err = 100 * (meas - value) / value
     ok = math.isfinite(err)
     n.update(medido_media=_f(meas), erro_media=_f(err, "+.2f"), erro_abs=_f(abs(err), ".2f"),
              meta_frase="—" if not ok else "cumpre" if round(abs(err), 2) <= TARGET_ERROR_PCT else "não cumpre",
-             gadre_vs=_versus(abs(err), GADRE_ERROR_PCT) if ok else "—",
+             gadre_vs=versus(abs(err), GADRE_ERROR_PCT) if ok else "—",
              sinal_frase=("—" if not ok else "a lei superestimou o desempenho (previu perda menor que a medida)"
                           if err > 0 else "a lei subestimou o desempenho (previu perda maior que a medida)"
                           if err < 0 else "a previsão acertou a medida"))
@@ -404,7 +388,7 @@ def _numbers(mini, iso_mini, budget, largest, written, checks, inputs, target, n
     dif = 100 * float(np.ptp(np.log(vals))) if vals.size >= 2 else math.nan
     # a diferença entre dois treinos tem desvio σ·√2; o limite bilateral de 90% é 1,645 desses desvios
     n.update(ruido_sem=_f(sig, ".2f"), ruido_fonte=source, ruido_descr=noise.describe(),
-             erro_em_sigmas=_f(abs(err) / sig, ".1f") if sig else "—", choshen_vs=_versus(sig, CHOSHEN_SEED_PCT),
+             erro_em_sigmas=_f(abs(err) / sig, ".1f") if sig else "—", choshen_vs=versus(sig, CHOSHEN_SEED_PCT),
              choshen_razao=_f(CHOSHEN_SEED_PCT / sig, ".0f") if sig else "—", alvo_dif_pct=_f(dif, ".2f"),
              alvo_dif_frase=("sem duas sementes para comparar com" if not math.isfinite(dif) else "compatível com"
                              if dif <= 1.645 * math.sqrt(2) * sig else "maior que o esperado pelo"))
@@ -437,10 +421,17 @@ def _numbers(mini, iso_mini, budget, largest, written, checks, inputs, target, n
                              f"{pct}% nominais (teste binomial, p = {_f(cov['pvalue'], '.2g')})")
     rows = sorted((r for r in bt if r["kind"] == "isoflop" and r["covered"] is not None), key=lambda r: r["factor"])
     near, far = (rows[0], rows[-1]) if rows else ({"factor": math.nan, "error_pct": math.nan},) * 2
+    up = sum(r["observed"] > r["predicted"] for r in rows)  # vértices com o observado acima do previsto
     n.update(bt_erro_medio=_f(float(np.mean([abs(r["error_pct"]) for r in rows])) if rows else math.nan, ".2f"),
              bt_fator_max=_f(far["factor"], ".1f"), bt_erro_longe=_f(far["error_pct"], "+.2f"),
              bt_erro_perto=_f(near["error_pct"], "+.2f"),
-             bt_cresce="—" if not rows else "cresce" if abs(far["error_pct"]) > abs(near["error_pct"]) else "não cresce")
+             bt_cresce="—" if not rows else "cresce" if abs(far["error_pct"]) > abs(near["error_pct"]) else "não cresce",
+             bt_lado=(f"em {up} das {len(rows)} previsões de vértices o observado ficou acima do previsto"
+                      if rows else "sem backtests de vértices nesta execução"),
+             bt_espalham=("não se espalham em torno de zero" if rows and up in (0, len(rows)) else
+                          "caem dos dois lados de zero" if rows else "—"),
+             bt_alvo_lado="—" if not rows or not ok or 2 * up == len(rows) else
+             "do mesmo lado" if (err > 0) == (2 * up > len(rows)) else "do outro lado")
     n.update(_rep_numbers(reps))
     return n
 
