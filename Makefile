@@ -1,5 +1,6 @@
 # Os dois comandos do README e o ambiente que eles criam.
-#   make book   -> constrói o livro em _build/html (executa todos os notebooks)
+#   make book   -> constrói o livro em _build/html (executa todos os notebooks, dois a dois com 2 núcleos:
+#                  book/construir.py é o jupyter-book build com a leitura do Sphinx em paralelo)
 #   make test   -> roda todos os testes (unidades, notebooks, build do livro, navegador)
 #   make lab    -> abre os capítulos no JupyterLab
 # Ambos criam .venv/ e instalam requirements.txt + o pacote helpers (editável)
@@ -22,7 +23,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build $(BOOK_ARGS) --builder html -W -n --keep-going
+	$(BIN)/python book/construir.py $(BOOK_ARGS) --builder html -W -n --keep-going
 	@echo "Livro em _build/html/index.html"
 
 # O JupyterLab com os capítulos: rode as células e arraste os widgets. Como root (num

@@ -23,7 +23,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
 
 ROOT = Path(__file__).resolve().parents[1]
-JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
 
 # O Chromium do Debian (``make chromium``); o Playwright nunca baixa um navegador próprio.
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
@@ -63,12 +62,22 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 
 # --- o livro construído ------------------------------------------------------------------
 
+def reader_env() -> dict[str, str]:
+    """O ambiente deste processo sem ``PYTEST_CURRENT_TEST``, para os kernels rodarem como os do leitor.
+
+    Com essa variável, o ``ipykernel`` deixa de capturar a saída escrita direto nos descritores 1 e 2
+    ("o pytest já captura"); os notebooks dos testes rodam num processo à parte e devem ver o
+    mesmo kernel que o ``make book`` e o JupyterLab.
+    """
+    return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+
+
 def build_book(source: Path, config: Path, toc: Path, out: Path) -> subprocess.CompletedProcess:
-    """``jupyter-book build`` com os mesmos argumentos do ``make book``, saída em ``out``."""
+    """O comando do ``make book`` (``book/construir.py``, o ``jupyter-book build`` em paralelo), saída em ``out``."""
     return subprocess.run(
-        [str(JUPYTER_BOOK), "build", str(source), "--config", str(config), "--toc", str(toc),
+        [sys.executable, str(ROOT / "book" / "construir.py"), str(source), "--config", str(config), "--toc", str(toc),
          "--path-output", str(out), "--builder", "html", "-W", "-n", "--keep-going"],
-        cwd=source, capture_output=True, text=True, timeout=900,
+        cwd=source, capture_output=True, text=True, timeout=900, env=reader_env(),
     )
 
 

@@ -487,3 +487,40 @@ def test_preface_speed_figures_match_the_benchmark_results():
     preface = " ".join((ROOT / "book" / "prefacio.md").read_text(encoding="utf-8").split())
     for text in expected:
         assert text in preface, f"o prefácio não diz {text} (o que os resultados dão)"
+
+
+@pytest.mark.parametrize("value", ["0", "dois", "-1"])
+def test_build_script_rejects_a_bad_process_count_in_one_line(value):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LIVRO_PROCESSOS": value}
+    done = subprocess.run([sys.executable, str(ROOT / "book" / "construir.py"), "--help"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert done.stderr.strip() == f"erro: LIVRO_PROCESSOS={value!r} inválido; use um inteiro ≥ 1."
+
+
+def test_local_extension_marks_only_the_two_known_extensions():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        import leitura_paralela as ext
+    finally:
+        sys.path.pop(0)
+
+    class Ext:
+        def __init__(self, safe):
+            self.parallel_read_safe = safe
+
+    class App:
+        builder = object()
+        extensions = {"sphinx_multitoc_numbering": Ext(None), "sphinx_jupyterbook_latex": Ext(None),
+                      "outra": Ext(None), "insegura": Ext(False)}
+
+    ext._mark(App)
+    safe = {name: e.parallel_read_safe for name, e in App.extensions.items()}
+    assert safe == {"sphinx_multitoc_numbering": True, "sphinx_jupyterbook_latex": True, "outra": None,
+                    "insegura": False}

@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import reader_env
 from helpers.engine.specs import expand, load_spec
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -95,7 +96,8 @@ def test_notebook_runs_in_miniature_mode(path, monkeypatch, tmp_path):
     nbformat.write(nb, work / path.name)
     # sessão própria: no prazo estourado, o grupo inteiro (cliente e kernel) é encerrado
     proc = subprocess.Popen([sys.executable, "-c", CLIENT, str(work / path.name), str(NOTEBOOKS)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=reader_env())
     try:
         _, err = proc.communicate(timeout=DEADLINE_S)
     except subprocess.TimeoutExpired:
