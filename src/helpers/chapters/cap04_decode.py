@@ -151,5 +151,5 @@ def plot_decode_layer(section: Section):
         ax.plot(xs, xs / peak, color=COLORS["cinza"], linewidth=0.8, linestyle="--",  # MB ÷ (GB/s) = ms
                 label=f"ler a {fmt(peak, '.3g')} GB/s")
     ax.set(xscale="log", yscale="log", xlabel="bytes lidos por passo (MB)", ylabel="tempo por passo (ms)")
-    ax.legend(fontsize=9, ncol=2)
+    ax.legend(fontsize=9.5, ncol=2)
     return fig
