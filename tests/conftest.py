@@ -67,7 +67,9 @@ def reader_env() -> dict[str, str]:
 
     Com essa variável, o ``ipykernel`` deixa de capturar a saída escrita direto nos descritores 1 e 2
     ("o pytest já captura"); os notebooks dos testes rodam num processo à parte e devem ver o
-    mesmo kernel que o ``make book`` e o JupyterLab.
+    mesmo kernel que o ``make book`` e o JupyterLab. Pela mesma razão, esses processos recebem
+    ``stdin=subprocess.DEVNULL``: sob o ``pytest-xdist``, a entrada do processo do teste é o canal
+    do ``execnet`` com o processo principal, e nenhum filho deve herdá-la.
     """
     return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
 
@@ -77,7 +79,7 @@ def build_book(source: Path, config: Path, toc: Path, out: Path) -> subprocess.C
     return subprocess.run(
         [sys.executable, str(ROOT / "book" / "construir.py"), str(source), "--config", str(config), "--toc", str(toc),
          "--path-output", str(out), "--builder", "html", "-W", "-n", "--keep-going"],
-        cwd=source, capture_output=True, text=True, timeout=900, env=reader_env(),
+        cwd=source, capture_output=True, text=True, timeout=900, env=reader_env(), stdin=subprocess.DEVNULL,
     )
 
 

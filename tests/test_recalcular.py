@@ -97,7 +97,7 @@ def test_notebook_runs_in_miniature_mode(path, monkeypatch, tmp_path):
     # sessão própria: no prazo estourado, o grupo inteiro (cliente e kernel) é encerrado
     proc = subprocess.Popen([sys.executable, "-c", CLIENT, str(work / path.name), str(NOTEBOOKS)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env=reader_env())
+                            env=reader_env(), stdin=subprocess.DEVNULL)
     try:
         _, err = proc.communicate(timeout=DEADLINE_S)
     except subprocess.TimeoutExpired:
