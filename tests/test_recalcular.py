@@ -17,7 +17,7 @@ import sys
 import nbformat
 from nbclient import NotebookClient
 nb = nbformat.read(sys.argv[1], as_version=4)
-NotebookClient(nb, timeout=180, kernel_name="python3", shutdown_kernel="immediate",
+NotebookClient(nb, timeout=300, kernel_name="python3", shutdown_kernel="immediate",
                resources={"metadata": {"path": sys.argv[2]}}).execute()
 """
 
