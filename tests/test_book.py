@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -491,10 +494,6 @@ def test_preface_speed_figures_match_the_benchmark_results():
 
 @pytest.mark.parametrize("value", ["0", "dois", "-1"])
 def test_build_script_rejects_a_bad_process_count_in_one_line(value):
-    import os
-    import subprocess
-    import sys
-
     env = {**os.environ, "LIVRO_PROCESSOS": value}
     done = subprocess.run([sys.executable, str(ROOT / "book" / "construir.py"), "--help"], env=env,
                           capture_output=True, text=True, timeout=120)
@@ -503,8 +502,6 @@ def test_build_script_rejects_a_bad_process_count_in_one_line(value):
 
 
 def test_local_extension_marks_only_the_two_known_extensions():
-    import sys
-
     sys.path.insert(0, str(ROOT / "book" / "_ext"))
     try:
         import leitura_paralela as ext

@@ -44,6 +44,7 @@ def test_a_memory_bound_step_reaches_the_byte_ratio():
     assert n["dl_7b_gqa8_atencao"].startswith("4 vezes mais rápida, 100%")
     assert n["dl_67b_mqa_acel_camada"] == n["dl_67b_mqa_bytes_camada"]  # a camada também só lê memória
     assert n["dl_gbs_min"] == n["dl_gbs_max"] == n["dl_gbs_pico"] == "10"
+    assert n["dl_acompanha_frase"] == "A aceleração acompanha a queda dos bytes"
     assert s.tables["decode_camada"].count("\n") == 2 + 6 - 1  # cabeçalho, separador e 6 linhas
 
 
@@ -52,6 +53,7 @@ def test_fixed_costs_lower_the_slope_and_the_words_say_so():
     assert n["dl_67b_mha_regime"] == "limitada pela leitura de memória"  # a que mais lê define o pico
     assert n["dl_67b_mqa_regime"] == "limitada pelas contas, não pela memória"
     assert n["dl_7b_gqa8_atencao"] == "nenhuma aceleração que passe do ruído"
+    assert n["dl_acompanha_frase"] == "Por isso a aceleração não acompanha a queda dos bytes"
 
 
 def test_attention_flops_by_hand():
@@ -68,14 +70,13 @@ def test_regime_words():
 def test_missing_file_and_bad_file(tmp_path):
     assert D.decode_layer_section({}).numbers == {"dl_disponivel": "não"}
     (tmp_path / D.DECODE_FILES["cpu"]).write_text(json.dumps({"meta": {}}), encoding="utf-8")
-    with pytest.raises(ValueError, match="rows"):
+    with pytest.raises(ValueError, match=r"faltam os campos \['rows'\]; gere-o com benchmarks/decodificacao.py"):
         D.load_decode_benchmarks(tmp_path)
 
 
 def test_committed_benchmark_loads_and_plots():
     bench = D.load_decode_benchmarks()
-    if "cpu" not in bench:
-        pytest.skip("results/bench_decodificacao_cpu.json ainda não gerado")
+    assert "cpu" in bench, "results/bench_decodificacao_cpu.json é versionado e o capítulo 4 o lê"
     s = D.decode_layer_section(bench)
     assert s.numbers["dl_T"] == "4.096" and s.numbers["dl_B"] >= 4
     fig = D.plot_decode_layer(s)

@@ -42,6 +42,7 @@ __all__ = [
     "BENCH_VARIANTS",
     "DEVICE_LABEL",
     "SAME_SPEED_TOLERANCE",
+    "load_benchmarks",
     "load_attention_benchmarks",
     "kernel_table",
     "ratio_phrase",
@@ -109,24 +110,31 @@ _DTYPE_BYTES = {"torch.float32": 4, "torch.float64": 8, "torch.bfloat16": 2, "to
 SAME_SPEED_TOLERANCE = 0.10
 
 
-def load_attention_benchmarks(results_dir: str | Path | None = None) -> dict[str, dict]:
-    """Os benchmarks de atenção que existem em ``results/``: ``{"gpu": ..., "cpu": ...}``.
+def load_benchmarks(files: dict[str, str], required: tuple[str, ...], script: str,
+                    results_dir: str | Path | None = None) -> dict[str, dict]:
+    """Os JSON de *benchmark* que existem em ``results/`` (``{chave: conteúdo}`` para ``files``).
 
-    Um arquivo ausente fica de fora (o dicionário pode vir vazio); um arquivo presente mas
-    sem os campos esperados é um erro.
+    Um arquivo ausente fica de fora (o dicionário pode vir vazio); um arquivo presente sem algum
+    dos campos ``required`` é um erro que diz quais faltam e qual *script* o gera.
     """
     folder = Path(results_dir) if results_dir is not None else ROOT / "results"
     out = {}
-    for key, name in BENCHMARK_FILES.items():
+    for key, name in files.items():
         path = folder / name
         if not path.exists():
             continue
         payload = json.loads(path.read_text(encoding="utf-8"))
-        missing = [k for k in ("metadata", "kernels", "decode") if k not in payload]
+        missing = [k for k in required if k not in payload]
         if missing:
-            raise ValueError(f"{path}: faltam os campos {missing}; gere-o com benchmarks/atencao.py.")
+            raise ValueError(f"{path}: faltam os campos {missing}; gere-o com {script}.")
         out[key] = payload
     return out
+
+
+def load_attention_benchmarks(results_dir: str | Path | None = None) -> dict[str, dict]:
+    """Os benchmarks de atenção que existem em ``results/``: ``{"gpu": ..., "cpu": ...}`` (ver
+    :func:`load_benchmarks`)."""
+    return load_benchmarks(BENCHMARK_FILES, ("metadata", "kernels", "decode"), "benchmarks/atencao.py", results_dir)
 
 
 def _dtype_bytes(meta: dict) -> int:

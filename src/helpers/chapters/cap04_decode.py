@@ -12,14 +12,12 @@ de bytes lidos diz quanto da aceleração da atenção sobra na camada.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..presentation.plots import COLORS, fmt, format_bytes, markdown_table, new_figure
-from .cap04_bench import SAME_SPEED_TOLERANCE, Section
-from .common import ROOT
+from .cap04_bench import SAME_SPEED_TOLERANCE, Section, load_benchmarks
 
 __all__ = ["DECODE_FILES", "VARIANTS", "attention_gflops", "regime", "load_decode_benchmarks", "decode_layer_section", "plot_decode_layer"]
 
@@ -30,17 +28,8 @@ _MARKERS = {"7B": "o", "67B": "s"}
 
 
 def load_decode_benchmarks(results_dir: str | Path | None = None) -> dict[str, dict]:
-    """``{"cpu": ..., "gpu": ...}`` com os arquivos que existem; um arquivo sem ``rows`` é um erro."""
-    folder = Path(results_dir) if results_dir is not None else ROOT / "results"
-    out = {}
-    for key, name in DECODE_FILES.items():
-        path = folder / name
-        if path.exists():
-            payload = json.loads(path.read_text(encoding="utf-8"))
-            if not payload.get("rows") or "meta" not in payload:
-                raise ValueError(f"{path}: faltam 'rows' ou 'meta'; gere-o com benchmarks/decodificacao.py.")
-            out[key] = payload
-    return out
+    """``{"cpu": ..., "gpu": ...}`` com os arquivos que existem (ver :func:`cap04_bench.load_benchmarks`)."""
+    return load_benchmarks(DECODE_FILES, ("meta", "rows"), "benchmarks/decodificacao.py", results_dir)
 
 
 def attention_gflops(row: dict) -> float:
@@ -89,6 +78,7 @@ def decode_layer_section(bench: dict[str, dict] | None = None, *, device: str = 
     n: dict[str, object] = {"dl_disponivel": "sim", "dl_T": fmt(t_max, ",d"), "dl_B": batch,
                             "dl_dtype": payload["meta"].get("dtype", "float32"),
                             "dl_maquina": payload["meta"].get("device_name", device)}
+    shares = []  # aceleração da atenção ÷ razão de bytes, por forma e variante
     for shape in ("7B", "67B"):
         base = {k: _pick(rows, shape=shape, variant="MHA", cache_len=t_max, kind=k) for k in ("atencao", "camada")}
         for v in VARIANTS:
@@ -103,12 +93,16 @@ def decode_layer_section(bench: dict[str, dict] | None = None, *, device: str = 
             att_speed, lay_speed = base["atencao"]["ms"] / att["ms"], base["camada"]["ms"] / lay["ms"]
             att_ideal = base["atencao"]["kv_bytes"] / att["kv_bytes"]
             lay_ideal = base["camada"]["bytes_read"] / lay["bytes_read"]
+            shares.append(att_speed / att_ideal)
             n[f"{key}_atencao"] = _speed_words(att_speed, att_ideal)
             n[f"{key}_camada"] = _speed_words(lay_speed, lay_ideal)
             n[f"{key}_acel_camada"] = fmt(lay_speed, ".2g")
             n[f"{key}_bytes_camada"] = fmt(lay_ideal, ".2g")
         mha = base["camada"]
         n[f"dl_{shape.lower()}_kv_parte"] = fmt(100 * mha["kv_bytes"] / mha["bytes_read"], ".0f")
+    n["dl_acompanha_frase"] = ("Por isso a aceleração não acompanha a queda dos bytes" if max(shares) < 0.7 else
+                               "A aceleração acompanha a queda dos bytes" if min(shares) >= 0.7 else
+                               "A aceleração acompanha a queda dos bytes só em parte dos casos")
     # Limitado pela memória ou pelas contas? A atenção faz 4·B·H·T·d_head FLOPs qualquer que seja H_kv
     # (a GQA corta os bytes, não as contas): uma MAC por valor lido na MHA, G = H/H_kv na GQA.
     att_max = [r for r in rows if r["kind"] == "atencao" and r["cache_len"] == t_max]
