@@ -162,10 +162,22 @@ def test_static_explorer_works_in_the_built_chapter(built_book, page):
             " r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key] = +e.dataset.value); return o; })()")
     before = page.evaluate(read)
     assert math.isfinite(before["M"]) and before["M"] > 0, "o JavaScript do explorador não rodou na página"
+    # O MathJax muda a altura da página enquanto renderiza: o controle só tem posição estável
+    # depois que a fila dele esvazia, e o ponto do arraste tem de cair no próprio controle.
+    page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.isReady", timeout=60_000)
+    page.evaluate("() => new Promise(done => MathJax.Hub.Queue(done))")
     slider = page.locator('.lde-w [data-role="a"]').first
-    slider.scroll_into_view_if_needed()
-    box = slider.bounding_box()
-    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    on_slider = ("([x, y]) => { const e = document.elementFromPoint(x, y);"
+                 " return !!e && e === document.querySelector('.lde-w [data-role=\"a\"]'); }")
+    for _ in range(20):
+        slider.evaluate("e => e.scrollIntoView({block: 'center'})")  # longe do cabeçalho fixo do tema
+        box = slider.bounding_box()
+        x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+        if page.evaluate(on_slider, [x + w / 2, y + h / 2]):
+            break
+        page.wait_for_timeout(250)
+    else:
+        pytest.fail(f"o controle do explorador não ficou visível e parado na tela (caixa {box})")
     page.mouse.move(x + w * (before["a"] - 0.3) / 0.5, y + h / 2)
     page.mouse.down()
     page.mouse.move(x + 0.05 * w, y + h / 2, steps=8)
