@@ -1,5 +1,7 @@
 """Corpus, divisão por documento, tokenizadores, cache e amostragem."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -53,6 +55,67 @@ def test_fingerprint_changes_with_content(tmp_path):
     before = D.prepare_data(spec).fingerprint
     (tmp_path / "a3.txt").write_text("mudou")
     assert D.prepare_data(spec).fingerprint != before
+
+
+def _rglob_reference(spec):
+    """A listagem de antes (``Path.rglob`` e filtros depois): o oráculo da poda com ``os.walk``."""
+    docs = []
+    for label, root in D._roots(spec):
+        for p in root.rglob("*"):
+            if p.suffix not in spec.suffixes or not p.is_file():
+                continue
+            rel = p.relative_to(root)
+            if label == "stdlib" and ("site-packages" in rel.parts or "dist-packages" in rel.parts):
+                continue
+            if "__pycache__" in rel.parts:
+                continue
+            docs.append(D.Document(f"{label}/{rel.as_posix()}", p))
+    return sorted(docs, key=lambda d: d.key)
+
+
+def test_listing_equals_the_rglob_reference(tmp_path):
+    assert D.list_documents(D.CorpusSpec()) == _rglob_reference(D.CorpusSpec())
+    (tmp_path / "sub" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "sub" / "__pycache__" / "x.py").write_text("fora")
+    (tmp_path / "sub" / "a.py").write_text("dentro")
+    (tmp_path / "b.txt").write_text("texto")
+    (tmp_path / "c.bin").write_text("outra extensão")
+    (tmp_path / ".oculto.py").write_text("oculto")
+    (tmp_path / "link.py").symlink_to(tmp_path / "sub" / "a.py")
+    (tmp_path / "pasta-link").symlink_to(tmp_path / "sub", target_is_directory=True)
+    spec = D.corpus_spec(tmp_path, suffixes=(".py", ".txt"))
+    got = D.list_documents(spec)
+    assert got == _rglob_reference(spec)
+    assert [d.key for d in got] == ["pasta/.oculto.py", "pasta/b.txt", "pasta/link.py", "pasta/sub/a.py"]
+
+
+def test_index_skips_the_reading_until_a_file_changes(tmp_path, monkeypatch, isolated_cache):
+    for i in range(30):
+        (tmp_path / f"a{i}.txt").write_text(f"texto {i} " * 50)
+    spec = D.corpus_spec(tmp_path, validation_fraction=0.2)
+    first = D.prepare_data(spec)
+    reads = []
+    real = D._read_split
+    monkeypatch.setattr(D, "_read_split", lambda *a, **k: reads.append(1) or real(*a, **k))
+    again = D.prepare_data(spec)
+    assert reads == [] and again.fingerprint == first.fingerprint and again.stats == first.stats
+    assert np.array_equal(again.train, first.train) and np.array_equal(again.val, first.val)
+    # mesmo tamanho, outro conteúdo (e outra data de modificação): lê de novo
+    target = tmp_path / "a3.txt"
+    st = target.stat()
+    target.write_text(target.read_text().replace("texto", "TEXTO"))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    changed = D.prepare_data(spec)
+    assert reads == [1] and changed.fingerprint != first.fingerprint
+    # sem os arquivos de tokens (cache apagado à mão), o índice não basta: lê e refaz
+    for f in isolated_cache.glob(f"{changed.fingerprint[:16]}-bytes*"):
+        f.unlink()
+    assert D.prepare_data(spec).fingerprint == changed.fingerprint and reads == [1, 1]
+    # um índice corrompido é ignorado
+    for f in (isolated_cache / "indice").glob("*.json"):
+        if changed.fingerprint in f.read_text():  # só o deste corpus (o cache é dividido entre processos)
+            f.write_text("{quebrado")
+    assert D.prepare_data(spec).fingerprint == changed.fingerprint and reads == [1, 1, 1]
 
 
 def test_bpe_tokenizer_round_trip_and_exact_byte_counts(tiny_corpus):

@@ -180,3 +180,28 @@ def test_kill_9_of_parent_or_workers_at_random_moments_loses_nothing(tmp_path, t
     # E os números são os de uma varredura sem nenhuma interrupção.
     clean = sweeps.run_sweep(spec, tmp_path / "limpa.jsonl", quiet=True)
     assert _numbers(sweeps.load_results(out)) == _numbers(clean)
+
+
+def test_queue_order_puts_the_longest_run_first(tmp_path):
+    """A fila começa pelo treino mais demorado, não pelo de mais FLOPs: no IsoFLOP do benchmark
+    o menor modelo do maior orçamento dá mais passos (1907) e leva mais tempo que os maiores."""
+    from helpers.engine.specs import expand, load_spec
+    from helpers.engine.workers import estimated_seconds
+
+    sizes = [(1, 16), (1, 32), (2, 32), (2, 48), (3, 48)]
+    spec = {
+        "name": "ordem", "description": "ordem da fila",
+        "base": {"model": {"preset": "tiny", "num_hidden_layers": 1, "hidden_size": 16},
+                 "train": {"budget_flops": 1e10, "flops_convention": "M", "seq_len": 64, "batch_size_tokens": 512,
+                           "lr": 3e-3, "eval_points": 5, "eval_tokens": 16384}},
+        "runs": [{"train.budget_flops": b, "model.num_hidden_layers": n, "model.hidden_size": d}
+                 for b in (1e10, 3e10) for n, d in sizes],
+    }
+    path = tmp_path / "ordem.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    planned = expand(load_spec(path))
+    estimate = {(p.train.budget_flops, p.model.num_hidden_layers, p.model.hidden_size): estimated_seconds(p)
+                for p in planned}
+    assert max(estimate, key=estimate.get) == (3e10, 1, 16)
+    for n, d in sizes:  # o triplo do orçamento custa mais que o orçamento, para cada tamanho
+        assert estimate[(3e10, n, d)] > estimate[(1e10, n, d)] > 0

@@ -15,6 +15,7 @@ usa um ``torch.Generator`` explícito, para que a mesma semente dê os mesmos lo
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -123,28 +124,34 @@ def _roots(spec: CorpusSpec) -> list[tuple[str, Path]]:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     roots = [("stdlib", stdlib)]
     for name in spec.packages:
-        try:
-            module = __import__(name)
-        except ImportError as exc:  # pragma: no cover - dependências fixadas
-            raise ValueError(f"o pacote {name!r} do corpus padrão não está instalado.") from exc
-        roots.append((name, Path(module.__file__).parent))
+        # Só o endereço do pacote: encontrá-lo sem importá-lo poupa ~0,25 s (scipy, matplotlib).
+        found = importlib.util.find_spec(name)
+        if found is None or not found.origin:  # pragma: no cover - dependências fixadas
+            raise ValueError(f"o pacote {name!r} do corpus padrão não está instalado.")
+        roots.append((name, Path(found.origin).parent))
     return roots
 
 
 def list_documents(spec: CorpusSpec) -> list[Document]:
-    """Todos os documentos do corpus, em ordem determinística (pela chave)."""
+    """Todos os documentos do corpus, em ordem determinística (pela chave).
+
+    Percorre as pastas com ``os.walk``, podando ``__pycache__`` (e, na biblioteca padrão,
+    ``site-packages``/``dist-packages``) em vez de descer nelas e descartar o que achou: a
+    mesma lista de ``Path.rglob("*")`` com os mesmos filtros (um teste confere), em ~1/5 do tempo.
+    Como ``rglob``, não desce em pastas que são *links* simbólicos.
+    """
     docs = []
     for label, root in _roots(spec):
-        for p in root.rglob("*"):
-            if p.suffix not in spec.suffixes or not p.is_file():
-                continue
-            rel = p.relative_to(root)
-            # Na biblioteca padrão, o site-packages (pacotes instalados) não é "stdlib".
-            if label == "stdlib" and ("site-packages" in rel.parts or "dist-packages" in rel.parts):
-                continue
-            if "__pycache__" in rel.parts:
-                continue
-            docs.append(Document(f"{label}/{rel.as_posix()}", p))
+        # Na biblioteca padrão, o site-packages (pacotes instalados) não é "stdlib".
+        skip = {"__pycache__", "site-packages", "dist-packages"} if label == "stdlib" else {"__pycache__"}
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in skip]
+            base = Path(folder)
+            for name in files:
+                p = base / name
+                if p.suffix not in spec.suffixes or not p.is_file():
+                    continue
+                docs.append(Document(f"{label}/{p.relative_to(root).as_posix()}", p))
     docs.sort(key=lambda d: d.key)
     if not docs:
         where = ", ".join(str(r) for _, r in _roots(spec))
@@ -223,8 +230,8 @@ class PreparedData:
         }
 
 
-def _read_split(spec: CorpusSpec) -> tuple[bytes, bytes, str, dict]:
-    docs = list_documents(spec)
+def _read_split(spec: CorpusSpec, docs: list[Document] | None = None) -> tuple[bytes, bytes, str, dict]:
+    docs = list_documents(spec) if docs is None else docs
     digest = hashlib.sha256()
     train_parts, val_parts = [], []
     n_val = 0
@@ -246,6 +253,43 @@ def _read_split(spec: CorpusSpec) -> tuple[bytes, bytes, str, dict]:
     return train, val, digest.hexdigest(), stats
 
 
+def _tag(corpus: CorpusSpec) -> str:
+    return "" if corpus.degradation == "none" else f"{corpus.degradation}{corpus.degradation_level:g}-"
+
+
+def _index_path(root: Path, corpus: CorpusSpec, docs: list[Document]) -> Path:
+    """Onde fica a impressão digital já calculada para exatamente estes arquivos, nestes estados.
+
+    A chave é o SHA-256 da especificação do corpus e, para cada documento, da chave, do
+    caminho, do tamanho e da data de modificação em nanossegundos (``os.stat``, ~20 ms
+    para o corpus padrão). Editar, trocar, acrescentar ou apagar um arquivo muda a chave, e
+    o corpus é lido de novo.
+    """
+    digest = hashlib.sha256(json.dumps(corpus.to_dict(), sort_keys=True).encode("utf-8"))
+    for d in docs:
+        st = d.path.stat()
+        digest.update(f"{d.key}\x00{d.path}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return root / "indice" / f"{digest.hexdigest()[:32]}.json"
+
+
+def _read_index(path: Path) -> dict | None:
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # sem índice (ou um índice ilegível): lê o corpus
+    if not isinstance(known, dict) or not isinstance(known.get("fingerprint"), str) \
+            or not isinstance(known.get("stats"), dict):
+        return None
+    return known
+
+
+def _write_index(path: Path, fingerprint: str, stats: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "stats": stats}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def _write_atomic(path: Path, array: np.ndarray) -> None:
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
     array.tofile(tmp)
@@ -265,9 +309,18 @@ def prepare_data(
     root.mkdir(parents=True, exist_ok=True)
 
     # A impressão digital depende só do conteúdo; calculá-la exige ler o corpus
-    # (alguns segundos), mas garante que um cache velho nunca seja reutilizado.
-    train_raw, val_raw, fingerprint, stats = _read_split(corpus)
-    tag = "" if corpus.degradation == "none" else f"{corpus.degradation}{corpus.degradation_level:g}-"
+    # (alguns segundos), mas garante que um cache velho nunca seja reutilizado. O índice
+    # guarda a impressão de uma leitura anterior sob a lista de (arquivo, tamanho, data de
+    # modificação): se nenhum arquivo mudou, a leitura é dispensada.
+    docs = list_documents(corpus)
+    index_path = _index_path(root, corpus, docs)
+    known = _read_index(index_path)
+    if known is not None and (root / f"{known['fingerprint'][:16]}-{_tag(corpus)}{tokenizer.ident}.json").exists():
+        train_raw = val_raw = None
+        fingerprint, stats = known["fingerprint"], known["stats"]
+    else:
+        train_raw, val_raw, fingerprint, stats = _read_split(corpus, docs)
+    tag = _tag(corpus)
     base = root / f"{fingerprint[:16]}-{tag}{tokenizer.ident}"
     meta_path = base.with_suffix(".json")
     dtype = np.uint8 if tokenizer.kind == "bytes" else np.uint16
@@ -275,6 +328,8 @@ def prepare_data(
     if tokenizer.kind == "bpe":
         tok_path = str(base.with_suffix(".tokenizer.json"))
     if not meta_path.exists():
+        if train_raw is None:  # o índice sobreviveu aos arquivos do cache: lê de novo
+            train_raw, val_raw, fingerprint, stats = _read_split(corpus, docs)
         if tokenizer.kind == "bytes":
             train_ids = np.frombuffer(train_raw, dtype=np.uint8)
             val_ids = np.frombuffer(val_raw, dtype=np.uint8)
@@ -286,6 +341,8 @@ def prepare_data(
         tmp = meta_path.with_suffix(f".json.tmp{os.getpid()}")
         tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
         os.replace(tmp, meta_path)
+    if known is None or known["fingerprint"] != fingerprint:
+        _write_index(index_path, fingerprint, stats)
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     train = np.memmap(base.with_suffix(".train.bin"), dtype=dtype, mode="r")
     val = np.memmap(base.with_suffix(".val.bin"), dtype=dtype, mode="r")

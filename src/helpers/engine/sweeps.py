@@ -146,8 +146,12 @@ def run_sweep(
                                      parents=parents, quiet=quiet, prepare=prepare)
     else:
         # Lê e tokeniza cada corpus uma vez, aqui; os workers só abrem os arquivos do cache.
-        handles = {data_key(p): data_handle(prepare(p)) for p in pending}
-        data_cache.clear()
+        # (enquanto os workers, já lançados, importam o PyTorch).
+        def handles() -> dict:
+            found = {data_key(p): data_handle(prepare(p)) for p in pending}
+            data_cache.clear()
+            return found
+
         new_records = run_pool(spec, pending, out, workers=workers, mini=mini, checkpoint_every=checkpoint_every,
                                parents=parents, quiet=quiet, data=handles)
     try:

@@ -47,7 +47,7 @@ from typing import Any, Callable
 
 from .results_store import append_result, clean_stale_temporaries, finished_ids
 
-__all__ = ["THREADS", "default_workers", "run_in_process", "run_pool", "execute_run"]
+__all__ = ["THREADS", "default_workers", "run_in_process", "run_pool", "execute_run", "estimated_seconds"]
 
 THREADS = 1
 MAX_CRASHES = 3  # mortes de worker por treino, numa mesma execução, antes de desistir
@@ -274,7 +274,7 @@ def run_in_process(spec, pending, out: Path, *, mini: bool, checkpoint_every: in
 # --- o processo principal de uma varredura em vários processos ---------------------
 
 class _Worker:
-    def __init__(self, setup: dict):
+    def __init__(self, setup: dict | None):
         env = dict(os.environ)
         env.update({k: str(THREADS) for k in THREAD_ENV})
         src = str(Path(__file__).resolve().parents[2])  # o mesmo código do processo principal
@@ -284,7 +284,8 @@ class _Worker:
         self.buffer = b""
         self.run: str | None = None
         self.ready = False
-        self.send(setup)
+        if setup is not None:  # senão, a configuração vai depois (send), quando os dados estiverem prontos
+            self.send(setup)
 
     def send(self, message: dict) -> None:
         try:
@@ -299,16 +300,46 @@ class _Worker:
         self.proc.wait()
 
 
+def estimated_seconds(p) -> float:
+    """Uma estimativa grosseira do tempo de um treino numa *thread* de CPU, só para a ordem da fila.
+
+    Nos modelos minúsculos das varreduras o custo de um passo não é proporcional aos FLOPs:
+    cada operação tem um custo fixo (~10–40 µs) que não depende do tamanho. O modelo é
+    ``passos·(a + b·L) + chamadas_de_avaliação·c·(L + 1) + FLOPs/R`` (``L`` camadas; os FLOPs
+    das avaliações contam 1/3, só a ida), com ``a`` = 1,75 ms, ``b`` = 2,5 ms, ``c`` = 0,27 ms e
+    ``R`` = 35 GFLOP/s, ajustados por mínimos quadrados aos 10 treinos de
+    ``benchmarks/varredura.py`` com 2 *workers* nesta CPU (2 núcleos AMD EPYC; erro de até 12%).
+    A ordem pelos FLOPs punha o treino mais longo (d = 16, 1907 passos, ~10 s) atrás de modelos
+    maiores de 3 s. A ordem não muda número nenhum: só quando cada treino começa.
+    """
+    from .runs import flops_per_token, planned_steps
+
+    t = p.train
+    steps, layers = planned_steps(p.model, t), p.model.num_hidden_layers
+    eval_tokens = (t.eval_points + 1) * t.eval_tokens + (t.final_eval_tokens or 0)
+    eval_calls = eval_tokens / max(t.seq_len * 16, 1)
+    flops = p.flops + eval_tokens * flops_per_token(p.model, t.seq_len, "measured") / 3
+    return steps * (1.75e-3 + 2.5e-3 * layers) + eval_calls * 0.27e-3 * (layers + 1) + flops / 35e9
+
+
 def run_pool(spec, pending, out: Path, *, workers: int, mini: bool, checkpoint_every: int, parents: set[str],
-             quiet: bool, data: dict[str, dict | None] | None = None) -> list[dict]:
-    """Os treinos pendentes em ``workers`` processos de uma *thread*; devolve os registros novos."""
-    queue = sorted(pending, key=lambda p: (-p.flops, p.index))  # os mais caros primeiro
+             quiet: bool, data: dict[str, dict | None] | Callable[[], dict[str, dict | None]] | None = None
+             ) -> list[dict]:
+    """Os treinos pendentes em ``workers`` processos de uma *thread*; devolve os registros novos.
+
+    ``data`` são os endereços dos dados preparados (:func:`data_handle`) por :func:`data_key`, ou
+    uma função que os calcula: nesse caso os *workers* nascem antes — importar o PyTorch leva
+    ~2 s por processo — e recebem a configuração quando ela volta.
+    """
+    def order(p):
+        return (-estimated_seconds(p), p.index)  # os mais demorados primeiro
+
+    queue = sorted(pending, key=order)
     by_id = {p.run_id: p for p in pending}
     crashes: dict[str, int] = {}
     failed_starts = 0
     new_ids: list[str] = []
-    setup = {"spec": spec.to_dict(), "mini": mini, "out": str(out.resolve()), "checkpoint_every": checkpoint_every,
-             "parents": sorted(parents), "data": data or {}}
+    setup: dict | None = None
     progress = _Progress(pending, name=spec.name, quiet=quiet)
     sel = selectors.DefaultSelector()
     pool: list[_Worker] = []
@@ -345,6 +376,11 @@ def run_pool(spec, pending, out: Path, *, workers: int, mini: bool, checkpoint_e
     try:
         for _ in range(min(workers, len(queue))):
             spawn()
+        handles = data() if callable(data) else data  # enquanto os workers importam o PyTorch
+        setup = {"spec": spec.to_dict(), "mini": mini, "out": str(out.resolve()),
+                 "checkpoint_every": checkpoint_every, "parents": sorted(parents), "data": handles or {}}
+        for w in pool:
+            w.send(setup)
         while pool:
             for key, _ in sel.select(timeout=1.0):
                 w: _Worker = key.data
@@ -391,7 +427,7 @@ def run_pool(spec, pending, out: Path, *, workers: int, mini: bool, checkpoint_e
                             raise RuntimeError(f"o treino {rid} derrubou o processo {crashes[rid]} vezes "
                                                f"(código de saída {w.proc.returncode}); veja as mensagens acima.")
                         queue.append(by_id[rid])
-                        queue.sort(key=lambda p: (-p.flops, p.index))
+                        queue.sort(key=order)
                 if queue and len(pool) < min(workers, len(queue) + len(busy())):
                     spawn()
     finally:
