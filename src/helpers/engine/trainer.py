@@ -42,6 +42,7 @@ from .data import (PreparedData, bits_per_byte, cache_dir, describe_validation_s
 from ..model.transformer import Transformer, convert_to_gqa
 from .runs import (FLOP_CONVENTIONS, RunResult, TrainConfig, _versions, flops_per_token, planned_steps,  # noqa: F401
                    run_id)
+from .optim import FUSED_DEVICES, FusedAdamW, clip_grad_norm
 from .schedules import ScheduleConfig, lr_multiplier
 
 __all__ = ["TrainConfig", "RunResult", "train", "train_step", "make_optimizer", "planned_steps", "flops_per_token", "FLOP_CONVENTIONS", "run_id",
@@ -92,15 +93,19 @@ def _save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def make_optimizer(model: torch.nn.Module, tc: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """O AdamW do DeepSeek na versão fundida do PyTorch (um *kernel* para todos os
-    parâmetros na CPU e na GPU), que faz a mesma conta do laço por parâmetro."""
-    fused = device.type in ("cpu", "cuda")
-    return torch.optim.AdamW(_param_groups(model, tc.weight_decay), lr=tc.lr, betas=(tc.beta1, tc.beta2), eps=1e-8,
-                             fused=fused or None)
+def make_optimizer(model: torch.nn.Module, tc: TrainConfig, device: torch.device):
+    """O AdamW do DeepSeek com o *kernel* fundido do PyTorch (um para todos os parâmetros).
+
+    Na CPU e na GPU é o :class:`~helpers.engine.optim.FusedAdamW` — a conta do
+    ``torch.optim.AdamW(fused=True)``, bit a bit, sem o custo fixo de ``torch.optim``; em
+    outros dispositivos, o ``torch.optim.AdamW`` de sempre."""
+    groups = _param_groups(model, tc.weight_decay)
+    if torch.device(device).type in FUSED_DEVICES:
+        return FusedAdamW(groups, lr=tc.lr, betas=(tc.beta1, tc.beta2), eps=1e-8)
+    return torch.optim.AdamW(groups, lr=tc.lr, betas=(tc.beta1, tc.beta2), eps=1e-8)
 
 
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
+def train_step(model: torch.nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, *,
                micro_batch_size: int | None = None, grad_clip: float = 1.0, device=None, autocast=nullcontext):
     """Um passo de otimização: ida e volta em cada micro-lote, recorte do gradiente, AdamW.
 
@@ -124,7 +129,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
             loss.backward()
         loss_sum += loss.detach()
     params = model.module.parameters() if distributed else model.parameters()
-    torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)  # todas as normas numa chamada só
+    clip_grad_norm(params, grad_clip)  # todas as normas numa chamada só
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return loss_sum
