@@ -29,6 +29,7 @@ import json
 import math
 import os
 import time
+import weakref
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -115,10 +116,14 @@ def train_step(model: torch.nn.Module, optimizer, x: torch.Tensor, y: torch.Tens
     """
     micro = micro_batch_size or x.shape[0]
     n_micro = x.shape[0] // micro
+    if n_micro < 1 or n_micro * micro != x.shape[0]:
+        raise ValueError(f"micro_batch_size = {micro} deve dividir o lote de {x.shape[0]} sequências "
+                         f"(um divisor entre 1 e {x.shape[0]}).")
     distributed = isinstance(model, torch.nn.parallel.DistributedDataParallel)
-    loss_sum = torch.zeros((), device=device)
+    loss_sum = None
     for i in range(n_micro):
-        xb, yb = x[i * micro:(i + 1) * micro].to(device), y[i * micro:(i + 1) * micro].to(device)
+        xb, yb = (x, y) if n_micro == 1 else (x[i * micro:(i + 1) * micro], y[i * micro:(i + 1) * micro])
+        xb, yb = xb.to(device), yb.to(device)
         ctx = model.no_sync() if distributed and i < n_micro - 1 else nullcontext()
         with ctx:
             with autocast():
@@ -127,12 +132,23 @@ def train_step(model: torch.nn.Module, optimizer, x: torch.Tensor, y: torch.Tens
             if n_micro > 1:
                 loss = loss / n_micro
             loss.backward()
-        loss_sum += loss.detach()
-    params = model.module.parameters() if distributed else model.parameters()
-    clip_grad_norm(params, grad_clip)  # todas as normas numa chamada só
+        loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+    clip_grad_norm(_parameters(model.module if distributed else model), grad_clip)  # as normas numa chamada só
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return loss_sum
+
+
+_PARAMETERS: "weakref.WeakKeyDictionary[torch.nn.Module, list]" = weakref.WeakKeyDictionary()
+
+
+def _parameters(model: torch.nn.Module) -> list:
+    """``list(model.parameters())``, guardada por modelo: percorrer os módulos a cada passo
+    custava ~0,15 ms, 5% de um passo dos modelos minúsculos."""
+    params = _PARAMETERS.get(model)
+    if params is None:
+        params = _PARAMETERS[model] = list(model.parameters())
+    return params
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float):

@@ -39,19 +39,20 @@ __all__ = [
 
 
 def _check_shapes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[int, int]:
-    if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
+    qs, ks, vs = q.shape, k.shape, v.shape  # lidas uma vez: na decodificação, cada µs conta
+    if len(qs) != 4 or len(ks) != 4 or len(vs) != 4:
         raise ValueError(
             "q, k e v devem ter 4 dimensões [batch, heads, seq, head_dim]; recebi "
-            f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}."
+            f"{tuple(qs)}, {tuple(ks)}, {tuple(vs)}."
         )
-    if k.shape != v.shape:
-        raise ValueError(f"k e v devem ter a mesma forma; recebi {tuple(k.shape)} e {tuple(v.shape)}.")
-    b, h, _, d = q.shape
-    if k.shape[0] != b or k.shape[3] != d:
+    if ks != vs:
+        raise ValueError(f"k e v devem ter a mesma forma; recebi {tuple(ks)} e {tuple(vs)}.")
+    b, h, _, d = qs
+    b_kv, h_kv, _, d_kv = ks
+    if b_kv != b or d_kv != d:
         raise ValueError(
-            f"batch e head_dim de k/v ({k.shape[0]}, {k.shape[3]}) devem ser iguais aos de q ({b}, {d})."
+            f"batch e head_dim de k/v ({b_kv}, {d_kv}) devem ser iguais aos de q ({b}, {d})."
         )
-    h_kv = k.shape[1]
     if h % h_kv != 0:
         raise ValueError(
             f"o número de heads de consulta ({h}) deve ser múltiplo do número de heads K/V ({h_kv})."
@@ -102,7 +103,7 @@ def attention_backend(name: str):
 def _check_inputs(q, k, v, causal: bool, padding_mask):
     """Confere as formas; devolve ``(H_kv, G, pad)`` com ``pad`` ``[B, 1, 1, T]`` booleano ou ``None``."""
     h_kv, groups = _check_shapes(q, k, v)
-    b, s, t = q.shape[0], q.shape[2], k.shape[2]
+    s, t = q.shape[2], k.shape[2]
     if causal and s > t:
         raise ValueError(
             f"atenção causal com mais consultas ({s}) que chaves ({t}); as consultas devem ser as últimas "
@@ -110,6 +111,7 @@ def _check_inputs(q, k, v, causal: bool, padding_mask):
         )
     if padding_mask is None:
         return h_kv, groups, None
+    b = q.shape[0]
     if padding_mask.shape != (b, t):
         raise ValueError(
             f"padding_mask deve ter forma [batch, kv_len] = {(b, t)}; recebi {tuple(padding_mask.shape)}."
@@ -146,10 +148,10 @@ def grouped_query_attention(
     caminhos contra o SDPA e entre si.
     """
     h_kv, groups, pad = _check_inputs(q, k, v, causal, padding_mask)  # pad: [B, 1, 1, T] ou None
-    b, h, s, d = q.shape
-    t = k.shape[2]
     if _BACKEND["name"] == "fused":
         return _fused_attention(q, k, v, causal=causal, pad=pad)
+    b, h, s, d = q.shape
+    t = k.shape[2]
     # [B, H, S, D] -> [B, H_kv, G·S, D]: as heads de um grupo são vizinhas (mesma
     # convenção de repeat_kv e do Hugging Face: a head i usa o par K/V i // G).
     qg = q.reshape(b, h_kv, groups * s, d)
