@@ -35,7 +35,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -163,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    cold = None
+    if args.compile and "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        # compilação a frio de verdade: um cache vazio (o padrão, em /tmp, guarda as de antes)
+        cold = tempfile.mkdtemp(prefix="leis_inductor_")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cold
     module = load_nanogpt(Path(args.nanogpt))
     tokens = np.asarray(prepare_data().train)
     torch.manual_seed(0)
@@ -213,12 +221,16 @@ def main(argv: list[str] | None = None) -> int:
                   f"atenção {fmt(b['attention_ms'], '.0f')}, resto {fmt(b['other_ms'], '.0f')}")
     if args.out:
         write_json({"metadata": {**meta, "dtype": "torch.float32", "compile": bool(args.compile),
+                                 "inductor_cache": ("vazio (pasta temporária)" if cold else
+                                                    os.environ.get("TORCHINDUCTOR_CACHE_DIR")) if args.compile else None,
                                  "shape": {"n_layer": LAYERS, "d_model": HIDDEN, "heads": HEADS, "context": CONTEXT,
                                            "batch_sequences": BATCH, "vocab": VOCAB, "intermediate_ours": INTERMEDIATE},
                                  "rounds": args.rounds, "steps_per_round": args.steps,
                                  "command": "python benchmarks/nanogpt.py " + " ".join(argv or sys.argv[1:])},
                     "rounds": rounds, "median_tokens_per_s": summary, "median_ratio_vs_nanogpt": ratios,
                     "warmup_s": warm, "profile_ms_per_step": profiles}, args.out)
+    if cold:
+        shutil.rmtree(cold, ignore_errors=True)
     return 0
 
 

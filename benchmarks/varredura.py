@@ -192,6 +192,16 @@ def main(argv: list[str] | None = None) -> int:
         ratios["atual_1_sobre_antigo"] = med["antigo"] / med["atual_1"]
         if "atual_n" in med:
             ratios["atual_n_sobre_antigo"] = med["antigo"] / med["atual_n"]
+    # Razões rodada a rodada (as configurações rodam intercaladas): resistem melhor à deriva da
+    # máquina que a razão das medianas; a mediana delas é o número a citar, com o intervalo.
+    pairs = {"atual_n_sobre_atual_1": ("atual_1", "atual_n"), "atual_1_sobre_antigo": ("antigo", "atual_1"),
+             "atual_n_sobre_antigo": ("antigo", "atual_n")}
+    paired = {}
+    for name, (slow, fast) in pairs.items():
+        if slow in walls and fast in walls:
+            per_round = [a / b for a, b in zip(walls[slow], walls[fast])]
+            paired[name] = {"median": statistics.median(per_round), "min": min(per_round), "max": max(per_round),
+                            "per_round": per_round}
     identical = None
     if "atual_n" in last:
         a = {x["run_id"]: (x["final_val_loss"], x["trace"]) for x in last["atual_1"]}
@@ -205,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     names = {"atual_n_sobre_atual_1": f"{args.workers} workers / 1 worker",
              "atual_1_sobre_antigo": f"1 worker / {args.old}", "atual_n_sobre_antigo": f"{args.workers} workers / {args.old}"}
     for k, v in ratios.items():
-        print(f"  {names[k]}: {_fmt(v, 2)}× mais rápido")
+        p = paired[k]
+        print(f"  {names[k]}: {_fmt(v, 2)}× mais rápido (razão das medianas); rodada a rodada, mediana "
+              f"{_fmt(p['median'], 2)}× ({_fmt(p['min'], 2)}–{_fmt(p['max'], 2)}×)")
     if identical is not None:
         print(f"  números de cada treino idênticos com 1 e {args.workers} workers: {'sim' if identical else 'NÃO'}")
 
@@ -220,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     report = {"benchmark": "varredura", "meta": meta, "spec": spec, "runs": n_runs,
               "planned_flops_measured": sum(p.flops for p in planned), "results": results, "ratios": ratios,
+              "ratios_paired": paired,
               "identical_1_vs_n": identical}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
