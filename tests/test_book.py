@@ -491,14 +491,38 @@ def test_preface_speed_figures_match_the_benchmark_results():
     treino = json.loads((results / "bench_treino_cpu.json").read_text(encoding="utf-8"))
     nano = json.loads((results / "bench_nanogpt_cpu.json").read_text(encoding="utf-8"))
     varr = json.loads((results / "bench_varredura_cpu.json").read_text(encoding="utf-8"))
+    atencao = json.loads((results / "bench_atencao_cpu.json").read_text(encoding="utf-8"))
     row = {(r["n_layer"], r["batch_tokens"], r["threads"]): r["tokens_per_s"] for r in treino["family"]}
+    vs_old = [r["speedup_vs_old"] for r in treino["family"]]
+    prof = nano["profile_ms_per_step"]
+    ours, peer, old = prof["nosso"], prof["nanoGPT"], prof["nosso em 67ae944"]
+    rest_for_target = peer["ms_per_step"] / 1.3 - ours["matmul_ms"] - ours["attention_ms"]
+    paired = varr["ratios_paired"]["atual_n_sobre_antigo"]
+    kernel = [r["time_ratio"] for r in atencao["ratios"]]
+    assert max(r["memory_ratio"] for r in atencao["ratios"]) <= 1.0
     expected = [
         f"**{round(treino['metadata']['matmul_peak_flops']['2'] / 1e9)} GFLOP/s**",
         f"**{round(row[(4, 8192, 2)] / 1e3)} mil *tokens*/s**",
         f"**{round(row[(4, 8192, 1)] / 1e3)} mil**",
+        f"**{fmt(min(vs_old), '.2f')}–{fmt(max(vs_old), '.2f')}×**",
         f"**{fmt(nano['median_ratio_vs_nanogpt']['nosso'], '.2f')}×**",
-        f"**{fmt(varr['ratios']['atual_n_sobre_antigo'], '.2f')}×**",
+        f"67ae944 fazia {fmt(nano['median_ratio_vs_nanogpt']['nosso em 67ae944'], '.2f')}×",
+        f"({round(ours['matmul_ms'])} ms por passo no nosso, {round(peer['matmul_ms'])} ms no nanoGPT)",
+        f"({round(ours['attention_ms'])} e {round(peer['attention_ms'])} ms)",
+        f"**{round(ours['other_ms'])} ms**", f"**{round(peer['other_ms'])} ms**",
+        f"({round(old['other_ms'])} ms em 67ae944)",
+        f"~{round(rest_for_target)} ms",
+        f"a frio de {round(nano['warmup_s']['nosso compilado'])} s no nosso, "
+        f"{round(nano['warmup_s']['nanoGPT compilado'])} s no nanoGPT",
+        f"**{fmt(nano['median_ratio_vs_nanogpt']['nosso compilado / nanoGPT compilado'], '.2f')}×**",
+        f"**{fmt(min(kernel), '.2f')}–{fmt(max(kernel), '.2f')}×**",
+        f"**{fmt(paired['median'], '.2f')}×**",
+        f"rodada a rodada, {fmt(paired['min'], '.2f')}–{fmt(paired['max'], '.2f')}×",
+        f"**{fmt(varr['ratios_paired']['atual_1_sobre_antigo']['median'], '.2f')}×** com 1 processo",
     ]
+    # as frases de comparação valem para os números de hoje
+    assert ours["matmul_ms"] <= peer["matmul_ms"] * 1.05 and ours["attention_ms"] <= peer["attention_ms"] * 1.05
+    assert ours["other_ms"] > peer["other_ms"] and max(kernel) <= 1.1
     preface = " ".join((ROOT / "book" / "prefacio.md").read_text(encoding="utf-8").split())
     for text in expected:
         assert text in preface, f"o prefácio não diz {text} (o que os resultados dão)"
