@@ -497,6 +497,11 @@ def test_preface_speed_figures_match_the_benchmark_results():
     prof = nano["profile_ms_per_step"]
     ours, peer, old = prof["nosso"], prof["nanoGPT"], prof["nosso em 67ae944"]
     rest_for_target = peer["ms_per_step"] / 1.3 - ours["matmul_ms"] - ours["attention_ms"]
+    speed = nano["median_tokens_per_s"]
+    step_eager, step_compiled = 1 / speed["nosso"], 1 / speed["nosso compilado"]  # s por token
+    tokens_per_step = nano["metadata"]["shape"]["batch_sequences"] * nano["metadata"]["shape"]["context"]
+    compile_s = nano["warmup_s"]["nosso compilado"] - nano["warmup_s"]["nosso"]
+    break_even = compile_s / ((step_eager - step_compiled) * tokens_per_step)
     paired = varr["ratios_paired"]["atual_n_sobre_antigo"]
     kernel = [r["time_ratio"] for r in atencao["ratios"]]
     assert max(r["memory_ratio"] for r in atencao["ratios"]) <= 1.0
@@ -515,6 +520,8 @@ def test_preface_speed_figures_match_the_benchmark_results():
         f"a frio de {round(nano['warmup_s']['nosso compilado'])} s no nosso, "
         f"{round(nano['warmup_s']['nanoGPT compilado'])} s no nanoGPT",
         f"**{fmt(nano['median_ratio_vs_nanogpt']['nosso compilado / nanoGPT compilado'], '.2f')}×**",
+        f"**{fmt(step_eager / step_compiled, '.2f')}×** mais rápido",
+        f"depois de ~{round(break_even, -1):.0f} passos nessa forma",
         f"**{fmt(min(kernel), '.2f')}–{fmt(max(kernel), '.2f')}×**",
         f"**{fmt(paired['median'], '.2f')}×**",
         f"rodada a rodada, {fmt(paired['min'], '.2f')}–{fmt(paired['max'], '.2f')}×",
