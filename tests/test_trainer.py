@@ -120,6 +120,23 @@ def test_bad_train_configs(corpus, kwargs, fragment):
         _cfg(corpus, **kwargs)
 
 
+def test_corpus_and_tokenizer_may_be_given_as_dicts():
+    tc = TrainConfig(steps=2, batch_size_tokens=64, seq_len=32, corpus={"kind": "python", "packages": ["json"]},
+                     tokenizer={"kind": "bytes"})
+    assert tc.corpus.packages == ("json",) and tc.tokenizer.kind == "bytes"
+    assert TrainConfig.from_dict(tc.to_dict()) == tc
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"corpus": {"kind": "python", "pacotes": ["json"]}}, r"corpus: campos desconhecidos \['pacotes'\]"),
+    ({"corpus": "python"}, "corpus deve ser um CorpusSpec ou um dicionário"),
+    ({"tokenizer": {"kind": "bytes", "vocab": 256}}, r"tokenizer: campos desconhecidos \['vocab'\]"),
+])
+def test_bad_corpus_or_tokenizer_is_rejected_in_portuguese(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        TrainConfig(steps=2, batch_size_tokens=64, seq_len=32, **kwargs)
+
+
 def test_model_incompatible_with_data(corpus, data):
     with pytest.raises(ValueError, match="vocab_size = 100"):
         train(MODEL.replace(vocab_size=100), _cfg(corpus), data=data, quiet=True)

@@ -79,6 +79,20 @@ def planned_steps(model_config: ModelConfig, train_config: TrainConfig) -> int:
     return steps
 
 
+def _as_spec(cls, value: Any, what: str):
+    """``value`` como ``cls`` (``CorpusSpec`` ou ``TokenizerSpec``), aceitando o dicionário das especificações."""
+    if isinstance(value, dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise ValueError(f"{what}: campos desconhecidos {unknown}; os válidos são {sorted(names)}.")
+        value = cls.from_dict(value) if hasattr(cls, "from_dict") else cls(**value)
+    if not isinstance(value, cls):
+        raise ValueError(f"{what} deve ser um {cls.__name__} ou um dicionário com os campos dele; "
+                         f"recebi {type(value).__name__}.")
+    return value
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Tudo o que define um treino, além da arquitetura.
@@ -192,6 +206,9 @@ class TrainConfig:
                 got = sorted(self.init_from) if isinstance(self.init_from, dict) else type(self.init_from).__name__
                 raise ValueError(f"init_from deve ser um dicionário com as chaves {sorted(keys)}; recebi {got}.")
             _check_positive_int("init_from.num_key_value_heads", self.init_from["num_key_value_heads"])
+        # corpus e tokenizer também podem vir como dicionários (o formato das especificações)
+        object.__setattr__(self, "corpus", _as_spec(CorpusSpec, self.corpus, "corpus"))
+        object.__setattr__(self, "tokenizer", _as_spec(TokenizerSpec, self.tokenizer, "tokenizer"))
         object.__setattr__(self, "boundaries", tuple(float(b) for b in self.boundaries))
         object.__setattr__(self, "factors", tuple(float(f) for f in self.factors))
         # Valida a agenda já na construção (mesmas regras de ScheduleConfig).
