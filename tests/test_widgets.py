@@ -81,6 +81,40 @@ def drag(page, x0: float, y0: float, x1: float, y1: float, steps: int = 8) -> No
     page.mouse.up()
 
 
+def _position(budget: float) -> float:
+    """Onde fica ``budget`` no controle de orçamento (0 = ponta esquerda, 1 = direita)."""
+    lo, hi = (math.log10(b) for b in widgets.BUDGET_RANGE)
+    return (math.log10(budget) - lo) / (hi - lo)
+
+
+def test_budget_range_covers_the_book_and_the_67b():
+    lo, hi = widgets.BUDGET_RANGE
+    assert lo <= 1e11 and hi >= 1e25  # os orçamentos do livro (10¹¹–10¹³) e o do 67B (~10²⁴)
+
+
+@pytest.mark.parametrize("bad", [1e10, 1e26, float("nan"), "1e12", True])
+def test_initial_budget_outside_the_range_is_rejected_in_portuguese(bad):
+    for build in (widgets.quality_explorer_html, widgets.allocation_calculator_html):
+        with pytest.raises(ValueError, match=r"initial_budget deve ser um número de FLOPs entre 1e\+11 e 1e\+25"):
+            build(initial_budget=bad)
+
+
+def test_static_calculator_opens_at_a_budget_the_book_measured(page, tmp_path):
+    """A calculadora do capítulo 10 abre em 10¹² FLOPs sem ser cortada pela ponta do controle."""
+    html = widgets.allocation_calculator_html(element_id="c0", initial_budget=1e12)
+    _open(page, tmp_path, html)
+    c = page.evaluate("+document.getElementById('c0').dataset.c")
+    assert c == pytest.approx(1e12, rel=1e-6)
+    assert float(page.evaluate("document.querySelector('#c0 .lde-out[data-key=\"lr\"][data-src=\"ds\"]')"
+                               ".dataset.value")) == pytest.approx(deepseek.eta_opt(1e12), rel=1e-9)
+
+
+def test_ipywidgets_calculator_opens_at_the_initial_budget():
+    ui = widgets.allocation_calculator(initial_budget=1e12)
+    sliders = [c for c in ui.children if type(c).__name__ == "FloatLogSlider"]
+    assert sliders and sliders[0].value == pytest.approx(1e12)
+
+
 def test_static_explorer_follows_a_drag(page, tmp_path):
     html = widgets.quality_explorer_html(element_id="q1", initial_budget=1e21)
     _open(page, tmp_path, html)
@@ -100,9 +134,9 @@ def test_static_explorer_follows_a_drag(page, tmp_path):
     assert after["M"] > before["M"]  # 1e21 está acima do ponto fixo: a maior => modelo maior
     # e o orçamento, arrastado para a esquerda
     x, y, w, h = _slider_box(page, "q1", "logc")
-    drag(page, x + w * (21 - 17) / 8, y + h / 2, x + 0.05 * w, y + h / 2)
+    drag(page, x + w * _position(1e21), y + h / 2, x + 0.05 * w, y + h / 2)
     moved = page.evaluate(read)
-    assert moved["c"] < 1e18
+    assert moved["c"] < 1e13
     assert moved["D"] == pytest.approx(allocation(moved["a"], moved["c"])["D"], rel=1e-9)
     assert page.evaluate("document.getElementById('q1').querySelector('svg').innerHTML.length") > 500
     assert not page.js_errors and not page.blocked
@@ -116,7 +150,7 @@ def test_static_calculator_follows_a_drag(page, tmp_path):
             " r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key + ':' + e.dataset.src] = e.dataset.value);"
             " return o; })()")
     x, y, w, h = _slider_box(page, "c1", "logc")
-    drag(page, x + w * (20 - 17) / 8, y + h / 2, x + 0.8 * w, y + h / 2)
+    drag(page, x + w * _position(1e20), y + h / 2, x + 0.8 * w, y + h / 2)
     out = page.evaluate(read)
     c = out["c"]
     assert c > 1e22

@@ -59,9 +59,20 @@ __all__ = [
 
 #: Orçamento (FLOPs) em que todas as fronteiras do explorador passam pela alocação do DeepSeek.
 ANCHOR_BUDGET = 1e19
-#: Faixa do controle de ``a`` e do orçamento (FLOPs).
+#: Faixa do controle de ``a`` e do orçamento (FLOPs): do que o livro mede (10¹¹–10¹³) ao 67B e além.
 A_RANGE = (0.30, 0.80)
-BUDGET_RANGE = (1e17, 1e25)
+BUDGET_RANGE = (1e11, 1e25)
+
+
+def _check_initial_budget(initial_budget) -> float:
+    """O orçamento inicial de um controle, dentro de :data:`BUDGET_RANGE` (senão, o controle o cortaria)."""
+    lo, hi = BUDGET_RANGE
+    ok = isinstance(initial_budget, (int, float)) and not isinstance(initial_budget, bool) \
+        and math.isfinite(initial_budget) and lo <= initial_budget <= hi
+    if not ok:
+        raise ValueError(f"initial_budget deve ser um número de FLOPs entre {lo:.0e} e {hi:.0e}; "
+                         f"recebi {initial_budget!r}.")
+    return float(initial_budget)
 #: Contexto com que M é calculado para o 7B e o 67B (o do treino deles).
 SEQ_LEN_PUBLISHED = 4096
 
@@ -187,6 +198,7 @@ function fmt(v) {
 
 def quality_explorer(presets: list[Preset] | None = None, *, initial_budget: float = 1e21):
     """O explorador de qualidade como *widget* (controle de ``a``, predefinições, orçamento)."""
+    initial_budget = _check_initial_budget(initial_budget)
     import ipywidgets as w
     import matplotlib.pyplot as plt
     import numpy as np
@@ -233,6 +245,7 @@ def quality_explorer(presets: list[Preset] | None = None, *, initial_budget: flo
 
 def allocation_calculator(book: dict[str, PowerLaw] | None = None, *, initial_budget: float = 1e21):
     """A calculadora como *widget*: orçamento (ou modelo M × tokens D) → as quatro grandezas."""
+    initial_budget = _check_initial_budget(initial_budget)
     import ipywidgets as w
     from IPython.display import HTML, display
 
@@ -287,6 +300,7 @@ def quality_explorer_html(presets: list[Preset] | None = None, *, initial_budget
     cada resultado fica num elemento com ``data-value`` (o número completo), que os
     testes leem depois de arrastar o controle num navegador de verdade.
     """
+    initial_budget = _check_initial_budget(initial_budget)
     presets = presets or table4_presets()
     uid = element_id or "lde-q-" + uuid.uuid4().hex[:8]
     c0, m0 = anchor()
@@ -327,21 +341,22 @@ e o 67B como foram treinados; círculo: o orçamento escolhido.</p>
   }}
   function plot(a, c) {{
     const svg = q("plot"), W = 420, H = 230, x0 = 50, y0 = 200, w = 360, h = 185;
-    const ylo = 7, yhi = 14;
+    // eixo vertical: as décadas que as duas fronteiras e os modelos ocupam em toda a faixa de C
+    const grid = [...Array(41).keys()].map(i => P.lo + (P.hi - P.lo) * i / 40);
+    const logm = aa => grid.map(lc => Math.log10(alloc(aa, Math.pow(10, lc)).M));
+    const all = logm(a).concat(logm(P.a_ref), P.models.map(m => Math.log10(m.M)));
+    const ylo = Math.floor(Math.min(...all)), yhi = Math.ceil(Math.max(...all));
+    const ystep = yhi - ylo > 8 ? 2 : 1;
     const X = lc => x0 + (lc - P.lo) / (P.hi - P.lo) * w;
     const Y = lm => y0 - (lm - ylo) / (yhi - ylo) * h;
     let s = '<rect x="' + x0 + '" y="' + (y0 - h) + '" width="' + w + '" height="' + h + '" fill="none" stroke="#999"/>';
     for (let e = Math.ceil(P.lo); e <= P.hi; e += 2)
       s += '<text x="' + X(e) + '" y="' + (y0 + 14) + '" font-size="10" text-anchor="middle">1e' + e + '</text>';
-    for (let e = ylo; e <= yhi; e += 1)
+    for (let e = ylo; e <= yhi; e += ystep)
       s += '<text x="' + (x0 - 4) + '" y="' + (Y(e) + 3) + '" font-size="10" text-anchor="end">1e' + e + '</text>';
     const line = (aa, style) => {{
-      let pts = [];
-      for (let i = 0; i <= 40; i++) {{
-        const lc = P.lo + (P.hi - P.lo) * i / 40;
-        const lm = Math.log10(alloc(aa, Math.pow(10, lc)).M);
-        pts.push(X(lc).toFixed(1) + ',' + Y(Math.min(yhi, Math.max(ylo, lm))).toFixed(1));
-      }}
+      const lm = logm(aa);
+      const pts = grid.map((lc, i) => X(lc).toFixed(1) + ',' + Y(lm[i]).toFixed(1));
       return '<polyline fill="none" ' + style + ' points="' + pts.join(' ') + '"/>';
     }};
     s += line(P.a_ref, 'stroke="#888" stroke-dasharray="4 3"');
@@ -351,7 +366,7 @@ e o 67B como foram treinados; círculo: o orçamento escolhido.</p>
       s += '<text x="' + X(Math.log10(m.C)) + '" y="' + (Y(Math.log10(m.M)) + 4) + '" fill="#d62728" font-size="14" text-anchor="middle">★</text>' +
            '<text x="' + (X(Math.log10(m.C)) + 8) + '" y="' + (Y(Math.log10(m.M)) + 14) + '" font-size="10">' + m.name + '</text>';
     const r = alloc(a, c);
-    s += '<circle cx="' + X(Math.log10(c)) + '" cy="' + Y(Math.min(yhi, Math.max(ylo, Math.log10(r.M)))) + '" r="4" fill="#1f77b4"/>';
+    s += '<circle cx="' + X(Math.log10(c)) + '" cy="' + Y(Math.log10(r.M)) + '" r="4" fill="#1f77b4"/>';
     s += '<text x="' + (x0 + w / 2) + '" y="' + (H - 2) + '" font-size="10" text-anchor="middle">C (FLOPs)</text>';
     s += '<text x="12" y="' + (y0 - h / 2) + '" font-size="10" transform="rotate(-90 12 ' + (y0 - h / 2) + ')" text-anchor="middle">M_opt (FLOPs/token)</text>';
     svg.innerHTML = s;
@@ -383,6 +398,7 @@ def allocation_calculator_html(book: dict[str, PowerLaw] | None = None, *, initi
     Dois modos, como no *widget*: o orçamento ``C`` direto, ou um modelo ``M`` (FLOPs/*token*)
     e um número de *tokens* ``D``, com ``C = M·D``.
     """
+    initial_budget = _check_initial_budget(initial_budget)
     rows = power_law_rows(book)
     uid = element_id or "lde-c-" + uuid.uuid4().hex[:8]
     lo, hi = math.log10(BUDGET_RANGE[0]), math.log10(BUDGET_RANGE[1])
