@@ -125,6 +125,8 @@ def test_corpus_and_tokenizer_may_be_given_as_dicts():
                      tokenizer={"kind": "bytes"})
     assert tc.corpus.packages == ("json",) and tc.tokenizer.kind == "bytes"
     assert TrainConfig.from_dict(tc.to_dict()) == tc
+    with pytest.raises(ValueError, match=r"tokenizer: campos desconhecidos \['vocab'\]"):  # o caminho das specs
+        TrainConfig.from_dict({**tc.to_dict(), "tokenizer": {"kind": "bytes", "vocab": 256}})
 
 
 @pytest.mark.parametrize("kwargs, fragment", [

@@ -238,11 +238,7 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"campos desconhecidos em TrainConfig: {unknown}; campos válidos: {sorted(known)}.")
-        d = dict(data)
-        if isinstance(d.get("corpus"), dict):
-            d["corpus"] = CorpusSpec.from_dict(d["corpus"])
-        if isinstance(d.get("tokenizer"), dict):
-            d["tokenizer"] = TokenizerSpec(**d["tokenizer"])
+        d = dict(data)  # corpus e tokenizer em dicionário: o __post_init__ converte (e confere os campos)
         for key in ("boundaries", "factors"):
             if key in d:
                 d[key] = tuple(d[key])
