@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .compressibility import band_mask, check_band, document_ratio, gzip_ratio, is_band_validation
 from .degradations import degrade
 
 __all__ = [
@@ -69,11 +70,15 @@ class CorpusSpec:
     #: Degradação da parte de **treino** (a validação fica limpa): ver :mod:`helpers.engine.degradations`.
     degradation: str = "none"
     degradation_level: float = 0.0
+    #: Uma faixa de compressibilidade (frações dos *bytes*, ver :mod:`helpers.engine.compressibility`):
+    #: o treino só com esses documentos e uma validação própria deles, além da comum.
+    gzip_band: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         from .degradations import check_degradation
 
         check_degradation(self.degradation, self.degradation_level)
+        object.__setattr__(self, "gzip_band", check_band(self.gzip_band))
         if self.kind not in ("python", "folder"):
             raise ValueError(f"kind deve ser 'python' ou 'folder'; recebi {self.kind!r}.")
         if self.kind == "folder" and not self.path:
@@ -90,6 +95,10 @@ class CorpusSpec:
         d["suffixes"], d["packages"] = list(self.suffixes), list(self.packages)
         if self.degradation == "none":  # o corpus limpo mantém o dicionário (e os run_id) de antes
             del d["degradation"], d["degradation_level"]
+        if self.gzip_band is None:
+            del d["gzip_band"]
+        else:
+            d["gzip_band"] = list(self.gzip_band)
         return d
 
     @classmethod
@@ -203,6 +212,8 @@ class PreparedData:
     corpus: CorpusSpec
     stats: dict = field(default_factory=dict)
     tokenizer_path: str | None = None
+    #: A validação própria de uma faixa de compressibilidade (``None`` nos outros corpora).
+    val_own: np.ndarray | None = None
 
     def decode(self, ids) -> str:
         """Texto de uma sequência de ids (bytes inválidos viram '�')."""
@@ -230,31 +241,59 @@ class PreparedData:
         }
 
 
-def _read_split(spec: CorpusSpec, docs: list[Document] | None = None) -> tuple[bytes, bytes, str, dict]:
+def _read_split(spec: CorpusSpec, docs: list[Document] | None = None) -> tuple[bytes, bytes, str, dict, bytes | None]:
+    """Treino, validação comum, impressão digital, estatísticas e a validação própria (ou ``None``).
+
+    Numa faixa de compressibilidade, o treino e a validação própria são só os documentos da faixa
+    (a comum é a do corpus inteiro); num corpus degradado ou numa faixa, as estatísticas trazem a
+    razão do gzip (:func:`~helpers.engine.compressibility.gzip_ratio`) de cada parte.
+    """
     docs = list_documents(spec) if docs is None else docs
     digest = hashlib.sha256()
-    train_parts, val_parts = [], []
-    n_val = 0
+    contents = []
     for d in docs:
         data = d.path.read_bytes().replace(DOCUMENT_SEPARATOR, b"")
         digest.update(d.key.encode("utf-8") + b"\x00" + hashlib.sha256(data).digest())
+        contents.append(data)
+    in_band = np.ones(len(docs), dtype=bool)
+    if spec.gzip_band is not None:
+        in_band = band_mask([d.key for d in docs], np.array([len(c) for c in contents]),
+                            np.array([document_ratio(c) for c in contents]), spec.gzip_band)
+    train_parts, val_parts, own_parts = [], [], []
+    n_val = 0
+    for d, data, member in zip(docs, contents, in_band):
         if is_validation(d.key, spec.validation_fraction):
             val_parts.append(data + DOCUMENT_SEPARATOR)
             n_val += 1
+        elif not member:
+            continue
+        elif spec.gzip_band is not None and is_band_validation(d.key):
+            own_parts.append(data + DOCUMENT_SEPARATOR)
         else:
             train_parts.append(degrade(data, d.key, spec.degradation, spec.degradation_level) + DOCUMENT_SEPARATOR)
-    if not train_parts or not val_parts:
+    if not train_parts or not val_parts or (spec.gzip_band is not None and not own_parts):
         raise ValueError(
-            f"a divisão por documento deixou um lado vazio ({len(train_parts)} de treino, {n_val} de validação); "
-            "o corpus precisa de mais arquivos ou de outra validation_fraction."
+            f"a divisão por documento deixou um lado vazio ({len(train_parts)} de treino, {n_val} de validação"
+            + (f", {len(own_parts)} de validação própria da faixa" if spec.gzip_band is not None else "")
+            + "); o corpus precisa de mais arquivos ou de outra validation_fraction/gzip_band."
         )
     train, val = b"".join(train_parts), b"".join(val_parts)
+    own = b"".join(own_parts) if spec.gzip_band is not None else None
     stats = {"documents": len(docs), "validation_documents": n_val, "train_bytes": len(train), "val_bytes": len(val)}
-    return train, val, digest.hexdigest(), stats
+    if spec.gzip_band is not None or spec.degradation != "none":
+        stats["gzip_ratio_train"] = gzip_ratio(train)
+        stats["gzip_ratio_val"] = gzip_ratio(val)
+    if own is not None:
+        stats.update({"band_documents": int(in_band.sum()), "own_validation_documents": len(own_parts),
+                      "own_val_bytes": len(own), "gzip_ratio_val_own": gzip_ratio(own)})
+    return train, val, digest.hexdigest(), stats, own
 
 
 def _tag(corpus: CorpusSpec) -> str:
-    return "" if corpus.degradation == "none" else f"{corpus.degradation}{corpus.degradation_level:g}-"
+    tag = "" if corpus.degradation == "none" else f"{corpus.degradation}{corpus.degradation_level:g}-"
+    if corpus.gzip_band is not None:
+        tag += f"faixa{corpus.gzip_band[0]:g}-{corpus.gzip_band[1]:g}-"
+    return tag
 
 
 def _index_path(root: Path, corpus: CorpusSpec, docs: list[Document]) -> Path:
@@ -316,10 +355,10 @@ def prepare_data(
     index_path = _index_path(root, corpus, docs)
     known = _read_index(index_path)
     if known is not None and (root / f"{known['fingerprint'][:16]}-{_tag(corpus)}{tokenizer.ident}.json").exists():
-        train_raw = val_raw = None
+        train_raw = val_raw = own_raw = None
         fingerprint, stats = known["fingerprint"], known["stats"]
     else:
-        train_raw, val_raw, fingerprint, stats = _read_split(corpus, docs)
+        train_raw, val_raw, fingerprint, stats, own_raw = _read_split(corpus, docs)
     tag = _tag(corpus)
     base = root / f"{fingerprint[:16]}-{tag}{tokenizer.ident}"
     meta_path = base.with_suffix(".json")
@@ -329,15 +368,20 @@ def prepare_data(
         tok_path = str(base.with_suffix(".tokenizer.json"))
     if not meta_path.exists():
         if train_raw is None:  # o índice sobreviveu aos arquivos do cache: lê de novo
-            train_raw, val_raw, fingerprint, stats = _read_split(corpus, docs)
+            train_raw, val_raw, fingerprint, stats, own_raw = _read_split(corpus, docs)
         if tokenizer.kind == "bytes":
             train_ids = np.frombuffer(train_raw, dtype=np.uint8)
             val_ids = np.frombuffer(val_raw, dtype=np.uint8)
         else:
             train_ids, val_ids = _bpe_encode(train_raw, val_raw, tokenizer, tok_path)
+        meta = {**stats, "fingerprint": fingerprint, "train_tokens": int(train_ids.size), "val_tokens": int(val_ids.size)}
+        if own_raw is not None:
+            own_ids = (np.frombuffer(own_raw, dtype=np.uint8) if tokenizer.kind == "bytes"
+                       else _bpe_encode_text(own_raw, tok_path))
+            _write_atomic(base.with_suffix(".valown.bin"), own_ids.astype(dtype))
+            meta["val_own_tokens"] = int(own_ids.size)
         _write_atomic(base.with_suffix(".train.bin"), train_ids.astype(dtype))
         _write_atomic(base.with_suffix(".val.bin"), val_ids.astype(dtype))
-        meta = {**stats, "fingerprint": fingerprint, "train_tokens": int(train_ids.size), "val_tokens": int(val_ids.size)}
         tmp = meta_path.with_suffix(f".json.tmp{os.getpid()}")
         tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
         os.replace(tmp, meta_path)
@@ -351,7 +395,12 @@ def prepare_data(
     else:
         token_bytes = _bpe_token_bytes(tok_path, tokenizer.vocab_size)
     stats = {**stats, "train_tokens": meta["train_tokens"], "val_tokens": meta["val_tokens"]}
-    return PreparedData(train, val, tokenizer.vocab_size, token_bytes, fingerprint, tokenizer, corpus, stats, tok_path)
+    val_own = None
+    if corpus.gzip_band is not None:
+        val_own = np.memmap(base.with_suffix(".valown.bin"), dtype=dtype, mode="r")
+        stats["val_own_tokens"] = meta["val_own_tokens"]
+    return PreparedData(train, val, tokenizer.vocab_size, token_bytes, fingerprint, tokenizer, corpus, stats, tok_path,
+                        val_own)
 
 
 def _bpe_encode(train_raw: bytes, val_raw: bytes, spec: TokenizerSpec, tok_path: str):
@@ -378,6 +427,15 @@ def _bpe_encode(train_raw: bytes, val_raw: bytes, spec: TokenizerSpec, tok_path:
         return np.concatenate([np.asarray(e.ids, dtype=np.uint16) for e in encoded])
 
     return encode(text_train), encode(text_val)
+
+
+def _bpe_encode_text(raw: bytes, tok_path: str) -> np.ndarray:
+    """``raw`` com o BPE já treinado e salvo em ``tok_path`` (a validação própria de uma faixa)."""
+    from tokenizers import Tokenizer
+
+    tok, text = Tokenizer.from_file(tok_path), raw.decode("utf-8", errors="replace")
+    encoded = tok.encode_batch([text[i : i + 200_000] for i in range(0, len(text), 200_000)])
+    return np.concatenate([np.asarray(e.ids, dtype=np.uint16) for e in encoded])
 
 
 def _bpe_token_bytes(tok_path: str, vocab_size: int) -> np.ndarray:

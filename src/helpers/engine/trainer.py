@@ -161,7 +161,8 @@ def _param_groups(model: torch.nn.Module, weight_decay: float):
 @torch.no_grad()
 def _evaluate(model, data: PreparedData, seq_len: int, max_tokens: int, device, autocast, *,
               sampling: str = "start", batch_size: int = EVAL_BATCH, halves: bool = False,
-              batch_invariant: bool = False) -> tuple[float, float, list[float | None] | None]:
+              batch_invariant: bool = False, tokens: np.ndarray | None = None
+              ) -> tuple[float, float, list[float | None] | None]:
     """Perda média (nats/token) e bits por byte na amostra de validação, em modo de avaliação.
 
     Com ``halves=True``, devolve também os bits por byte das janelas de índice par e das de
@@ -170,13 +171,15 @@ def _evaluate(model, data: PreparedData, seq_len: int, max_tokens: int, device, 
     depende um pouco do tamanho do lote); com ``batch_invariant=True``, é a soma em float64
     das perdas de cada janela — as metades já são somadas assim —, e o resultado não depende
     de ``batch_size`` (as perdas de cada janela não dependem, na CPU: ver os testes).
+    ``tokens``: outro texto de validação no lugar de ``data.val`` (a validação própria de uma faixa).
     """
     model.eval()
     nats, n_tokens, n_bytes, seen = 0.0, 0, 0, 0
     half_nats = torch.zeros(2, dtype=torch.float64)
     half_bytes = torch.zeros(2, dtype=torch.float64)
     token_bytes = torch.from_numpy(data.token_bytes)
-    for x, y in validation_batches(data.val, seq_len, max_tokens, batch_size, sampling=sampling):
+    for x, y in validation_batches(data.val if tokens is None else tokens, seq_len, max_tokens, batch_size,
+                                   sampling=sampling):
         with autocast():
             logits = model(x.to(device))
         logp = F.log_softmax(logits.float().flatten(0, 1), dim=-1)
@@ -202,16 +205,18 @@ def _evaluate(model, data: PreparedData, seq_len: int, max_tokens: int, device, 
     return nats / n_tokens, bits_per_byte(nats, n_bytes), half_bpb
 
 
-def _final_evaluation(model, data: PreparedData, tc: TrainConfig, device, autocast) -> dict:
-    """A avaliação do fim do treino, com a descrição da amostra (o ``evaluation["final"]``)."""
+def _final_evaluation(model, data: PreparedData, tc: TrainConfig, device, autocast, *, own: bool = False) -> dict:
+    """A avaliação do fim do treino, com a descrição da amostra (o ``evaluation["final"]``; com
+    ``own=True``, na validação própria da faixa: o ``evaluation["in_distribution"]``)."""
     large = tc.final_eval_tokens is not None
     tokens = tc.final_eval_tokens if large else tc.eval_tokens
+    text = data.val_own if own else data.val
     t0 = time.perf_counter()
     loss, bpb, halves = _evaluate(model, data, tc.seq_len, tokens, device, autocast, sampling=tc.eval_sampling,
                                   batch_size=FINAL_EVAL_BATCH if large else EVAL_BATCH, halves=True,
-                                  batch_invariant=large)
+                                  batch_invariant=large, tokens=text)
     seconds = time.perf_counter() - t0
-    sample = describe_validation_sample(data.val, tc.seq_len, tokens, sampling=tc.eval_sampling,
+    sample = describe_validation_sample(text, tc.seq_len, tokens, sampling=tc.eval_sampling,
                                         separators=separator_ids(data))
     return {**sample, "loss": loss, "bpb": bpb, "halves_bpb": halves, "seconds": seconds}
 
@@ -369,6 +374,7 @@ def train(
     sync_every = HOST_SYNC_EVERY.get(device.type, 1)
     pending: list[tuple[int, float, torch.Tensor]] = []  # (passo, taxa, perda ainda no dispositivo)
     final_eval = None  # a avaliação do último passo (com a descrição da amostra)
+    own_eval = None  # a mesma avaliação na validação própria de uma faixa de compressibilidade
 
     def flush() -> bool:
         """Traz as perdas pendentes e aplica, passo a passo, o critério de divergência."""
@@ -429,6 +435,8 @@ def train(
         if evaluate_now and step == steps:
             t_final = time.perf_counter()
             final_eval = _final_evaluation(model, data, tc, device, autocast)
+            if data.val_own is not None:
+                own_eval = _final_evaluation(model, data, tc, device, autocast, own=True)
             if tc.final_eval_tokens is not None:  # a avaliação grande fica fora do tempo de treino
                 t_start += time.perf_counter() - t_final
             val_loss, val_bpb = final_eval["loss"], final_eval["bpb"]
@@ -486,6 +494,7 @@ def train(
                              "tokens": int(validation_starts(data.val.size, tc.seq_len, tc.eval_tokens,
                                                              tc.eval_sampling).size) * tc.seq_len},
             "final": final_eval,
+            **({"in_distribution": own_eval} if own_eval is not None else {}),
         },
     )
     if save_weights and rank == 0 and state["status"] == "ok":

@@ -80,7 +80,11 @@ def data_handle(data) -> dict | None:
     train, val = getattr(data.train, "filename", None), getattr(data.val, "filename", None)
     if not train or not val:
         return None
-    return {"train": str(train), "val": str(val), "dtype": data.train.dtype.str, "vocab_size": data.vocab_size,
+    own = getattr(data.val_own, "filename", None) if data.val_own is not None else None
+    if data.val_own is not None and not own:
+        return None
+    return {"train": str(train), "val": str(val), "val_own": str(own) if own else None,
+            "dtype": data.train.dtype.str, "vocab_size": data.vocab_size,
             "token_bytes": data.token_bytes.tolist(), "fingerprint": data.fingerprint,
             "tokenizer": dict(data.tokenizer.__dict__), "corpus": data.corpus.to_dict(), "stats": data.stats,
             "tokenizer_path": data.tokenizer_path}
@@ -94,7 +98,8 @@ def _open_handle(h: dict):
     return PreparedData(np.memmap(h["train"], dtype=h["dtype"], mode="r"), np.memmap(h["val"], dtype=h["dtype"], mode="r"),
                         h["vocab_size"], np.asarray(h["token_bytes"], dtype=np.int64), h["fingerprint"],
                         TokenizerSpec(**h["tokenizer"]), CorpusSpec.from_dict(h["corpus"]), h["stats"],
-                        h["tokenizer_path"])
+                        h["tokenizer_path"],
+                        np.memmap(h["val_own"], dtype=h["dtype"], mode="r") if h.get("val_own") else None)
 
 
 # --- um treino ---------------------------------------------------------------------
