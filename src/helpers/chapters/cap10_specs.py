@@ -84,27 +84,33 @@ def corpus_of(record: dict) -> str:
     """O nome (em :data:`CORPORA_V2`) do corpus de treino de um registro."""
     c = (record.get("train") or {}).get("corpus") or {}
     band = c.get("gzip_band")
+    key = (list(band) if band is not None else None, c.get("degradation", "none"), c.get("degradation_level", 0.0))
     for name, want in CORPORA_V2.items():
-        if band is not None and want.get("gzip_band") == list(band):
+        if key == (want.get("gzip_band"), want.get("degradation", "none"), want.get("degradation_level", 0.0)):
             return name
-        if band is None and want and c.get("degradation") == want.get("degradation") \
-                and c.get("degradation_level") == want.get("degradation_level"):
-            return name
-    if band is None and c.get("degradation", "none") == "none":
-        return "limpo"
     raise ValueError(f"o registro {record.get('run_id')!r} tem um corpus fora do estudo: {json.dumps(c)}.")
 
 
 def measure_corpus(name: str) -> dict:
     """As estatísticas do corpus preparado (tamanhos e razões do gzip), lidas do cache ou medidas."""
     corpus = CorpusSpec.from_dict(CORPORA_V2[_check_corpus(name)]) if CORPORA_V2[name] else CorpusSpec()
-    stats = dict(prepare_data(corpus).stats)
-    if "gzip_ratio_train" not in stats:  # o corpus limpo não guarda as razões: medidas aqui
+    data = prepare_data(corpus)
+    stats = dict(data.stats)
+    if "gzip_ratio_train" not in stats:  # o corpus limpo não guarda as razões: medidas uma vez e guardadas no cache
         from ..engine.compressibility import gzip_ratio
+        from ..engine.data import cache_dir
 
-        data = prepare_data(corpus)
-        stats["gzip_ratio_train"] = gzip_ratio(np.asarray(data.train).tobytes())
-        stats["gzip_ratio_val"] = gzip_ratio(np.asarray(data.val).tobytes())
+        memo = cache_dir() / f"gzip-{data.fingerprint[:16]}.json"
+        try:
+            known = json.loads(memo.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {"gzip_ratio_train": gzip_ratio(np.asarray(data.train).tobytes()),
+                     "gzip_ratio_val": gzip_ratio(np.asarray(data.val).tobytes())}
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_name(memo.name + ".tmp")
+            tmp.write_text(json.dumps(known), encoding="utf-8")
+            tmp.replace(memo)
+        stats.update(known)
     return stats
 
 
