@@ -104,7 +104,13 @@ def test_committed_specs_are_the_isoflop_runs_with_only_the_corpus_changed():
             continue
         spec = json.loads(Q.spec_path(name).read_text(encoding="utf-8"))
         assert spec["base"] == iso["base"] and spec["refine"] == iso["refine"]
-        assert [{k: v for k, v in r.items() if k != "train.corpus"} for r in spec["runs"]] == want
+        runs = [{k: v for k, v in r.items() if k != "train.corpus"} for r in spec["runs"]]
+        assert runs[:len(want)] == want  # depois deles, só os degraus que o refine acrescentou
+        ladder = [list(v) for v in iso["refine"]["ladder"]["values"]]
+        budgets = {r["train.budget_flops"] for r in want}
+        for extra in runs[len(want):]:
+            assert extra["train.budget_flops"] in budgets
+            assert [extra["model.num_hidden_layers"], extra["model.hidden_size"]] in ladder
         assert all(r["train.corpus"] == Q.CORPORA_V2[name] for r in spec["runs"])
         assert len({spec["runs"][i]["train.budget_flops"] for i in spec["mini_runs"]}) == 3
     diluted = json.loads(Q.spec_path("diluido").read_text(encoding="utf-8"))["description"]

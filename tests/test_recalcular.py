@@ -54,7 +54,8 @@ RECOMPUTED_BY = {
     "07_leis_hiperparametros": {"cap07_hiperparametros_v2"},
     "08_isoflop": {"cap08_isoflop_v2"},
     "09_previsao": {"cap09_previsao_v2"},
-    "10_qualidade_dos_dados": {"cap10_qualidade"},
+    "10_qualidade_dos_dados": {f"cap10_qualidade_v2_{c}" for c in ("faixa1", "faixa2", "faixa3", "faixa4", "diluido")}
+    | {"cap08_isoflop_v2"},
 }
 RECOMPUTED_SPECS = set().union(*RECOMPUTED_BY.values())
 

@@ -166,9 +166,64 @@ def chapter_numbers(q: QualityV2) -> dict[str, str]:
                                        "de sinal indeterminado (o intervalo contém o zero)")
     out["q2_ds_spread"] = fmt(DEEPSEEK_SPREAD, ".3f")
     out["q2_pred_shift_abs"] = _num(abs(pred), ".2f")
+    out["q2_dil_discussao"] = _dilution_text(q)
+    out["q2_faixas_discussao"] = _bands_text(q)
     out.update(_design_numbers(q))
     out.update(_planning_numbers(q))
     return out
+
+
+def _dilution_text(q: QualityV2) -> str:
+    """O parágrafo do controle, escolhido pelos números: a previsão dentro, abaixo ou acima do IC 95%."""
+    s, lo, hi = _shift(q, ("diluido", "limpo"))
+    if not math.isfinite(lo):
+        return "Sem o ajuste dos dois corpora, o controle não pôde ser conferido."
+    b = q.shifts[("diluido", "limpo")]
+    slope = verdict(b, "delta_a", null_margin=DEEPSEEK_SPREAD)
+    same_slope = slope.startswith("inclui o zero")
+    pred = q.predicted_shift
+    if lo <= pred <= hi:
+        head = ("A teoria passou num teste que podia ter falhado: o intercepto desceu o quanto ela previa"
+                + (" e a inclinação não mudou de modo mensurável." if same_slope else
+                   ", mas a inclinação mudou — o que a diluição sozinha não explica."))
+    elif pred > hi:
+        head = ("O intercepto desceu **mais** que o previsto: o texto repetitivo custou mais que os seus *bytes*. "
+                "Ele não só ocupa metade dos *tokens*: intercalado entre as linhas, corta o contexto de 64 *bytes* que "
+                "o modelo usa para prever o código, e também consome capacidade para ser aprendido.")
+    else:
+        head = ("O intercepto desceu **menos** que o previsto: parte do texto repetitivo ainda ensina alguma coisa "
+                "sobre o alvo (comentários e cabeçalhos também aparecem no código de verdade), e ρ efetivo fica "
+                "acima de 0,5.")
+    tail = (" Em todo caso, o que a diluição mexe é a altura da reta; a inclinação — o número que a Tabela 4 compara "
+            "— ficou dentro do ruído." if same_slope else "")
+    return head + tail
+
+
+def _bands_text(q: QualityV2) -> str:
+    """O parágrafo das faixas: o sinal dos deslocamentos contra o corpus inteiro e o veredito de ``Δa`` entre as
+    faixas extremas, nas duas validações."""
+    parts = []
+    moved = []
+    for name in Q.BANDS:
+        b = q.shifts.get((name, "limpo"))
+        if b is None or isinstance(b, str):
+            continue
+        v = verdict(b, "shift")
+        if v.startswith("exclui"):
+            moved.append(f"{Q.LABELS_V2[name].split(' (')[0]} ({fmt(b.estimate['shift'], '+.3f')} década)")
+    n = sum(1 for name in Q.BANDS if not isinstance(q.shifts.get((name, "limpo"), "—"), str))
+    if n:
+        verb = "desloca" if len(moved) == 1 else "deslocam"
+        parts.append(f"Na validação comum, {len(moved)} das {n} faixas {verb} o vértice além do ruído em relação ao "
+                     "corpus inteiro" + (": " + ", ".join(moved) + "." if moved else "."))
+    for table, where in ((q.shifts, "na validação comum"), (q.shifts_own, "cada faixa na sua validação")):
+        b = table.get(("faixa4", "faixa1"))
+        if b is None or isinstance(b, str):
+            continue
+        lo, hi = _ci(b, "delta_a", CI95)
+        parts.append(f"Entre as faixas extremas, {where}, Δa = {fmt(b.estimate['delta_a'], '+.3f')} "
+                     f"[{fmt(lo, '+.3f')}; {fmt(hi, '+.3f')}]: {verdict(b, 'delta_a', null_margin=DEEPSEEK_SPREAD)}.")
+    return " ".join(parts) if parts else "Faltam faixas para comparar."
 
 
 def _design_numbers(q: QualityV2) -> dict[str, str]:
@@ -277,11 +332,11 @@ def vertex_replicates(f, noise, *, n: int = 200, seed: int = 0) -> tuple[np.ndar
     return u[ok], (u + d0 + d1 * (u - um))[ok]
 
 
-def lab_payload(q: QualityV2, surface: dict, *, n: int = 200, anchor_budget: float = 2e11,
+def lab_payload(q: QualityV2, surface: dict, *, n: int = 100, anchor_budget: float = 2e11,
                 target_budget: float = 1e14) -> dict:
     """Os dados do laboratório de qualidade: por corpus, os vértices medidos, ``n`` réplicas deles e o ``a``
     do livro; ``surface`` é a superfície ``L(M, D)`` (abordagem 3) que o painel do custo usa."""
-    corpora, budgets_all = [], []
+    corpora, budgets_all, ref_keys = [], [], None
     for k, name in enumerate(STUDY):
         f = q.fits.get(name)
         if f is None or f.common.boot is None:
@@ -291,6 +346,9 @@ def lab_payload(q: QualityV2, surface: dict, *, n: int = 200, anchor_budget: flo
         uo, _, _ = pipe.vertices(f.rows["loss"][m][None, :])  # os vértices dos dados observados
         d0, d1, um = (np.array([g[key] for g in pipe.groups]) for key in ("d0", "d1", "um"))
         co = uo[0] + d0 + d1 * (uo[0] - um)  # log10 C_opt = log10 M_opt + log10 D_opt
+        if ref_keys is not None and not np.array_equal(pipe.keys, ref_keys):
+            continue  # o laboratório marca os mesmos orçamentos em todos os corpora
+        ref_keys = pipe.keys if ref_keys is None else ref_keys
         bu, bc = vertex_replicates(f, q.noise, n=n, seed=1000 + k)
         budgets_all += [float(c) for c in pipe.keys]
         corpora.append({"name": name, "label": Q.LABELS_V2[name], "H": round(f.h_train, 4), "color": COLOR[name],
