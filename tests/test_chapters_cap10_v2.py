@@ -123,3 +123,27 @@ def test_spec_command_refuses_bad_input_with_one_line(capsys):
     assert err.startswith("erro:") and err.count("\n") == 1
     with pytest.raises(SystemExit):
         Q.main(["spec", "--corpus", "lixo"])
+
+
+def test_seeds_repeat_the_best_size_of_the_small_budgets_once():
+    from helpers.engine.results_store import load_results
+
+    spec = json.loads(Q.spec_path("faixa1").read_text(encoding="utf-8"))
+    spec["runs"] = [r for r in spec["runs"] if r.get("train.seed", 0) == 0]
+    recs = load_results(Q.results_path("faixa1"))
+    out, added = Q.add_seeds(spec, recs)
+    assert len(added) == 3 * len(Q.SEED_BUDGETS)
+    new = out["runs"][len(spec["runs"]):]
+    assert sorted({r["train.seed"] for r in new}) == [1, 2, 3]
+    by_id = {r["run_id"]: r for r in recs}
+    from helpers.engine.specs import expand, parse_spec
+
+    planned = expand(parse_spec(spec, "x"))
+    for c in Q.SEED_BUDGETS:
+        group = [(p, o) for p, o in zip(planned, spec["runs"]) if abs(o["train.budget_flops"] - c) < 1e3]
+        best = min(group, key=lambda po: by_id[po[0].run_id]["final_val_bpb"])[1]
+        assert [r for r in new if r["train.budget_flops"] == best["train.budget_flops"]] == [
+            {**best, "train.seed": s} for s in (1, 2, 3)]
+    assert Q.add_seeds(out, recs)[1] == []  # rodar de novo não duplica
+    with pytest.raises(ValueError, match="sem resultado"):
+        Q.add_seeds(spec, recs[:5])

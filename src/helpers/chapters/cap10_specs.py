@@ -20,6 +20,7 @@ Linha de comando::
 
     python -m helpers.chapters.cap10_specs spec --corpus faixa1 --out experiments/cap10_qualidade_v2_faixa1.json
     python -m helpers.chapters.cap10_specs spec --all
+    python -m helpers.chapters.cap10_specs seeds --all   # depois dos treinos: as sementes novas
 
 A especificação do corpus diluído traz no texto a previsão escrita antes dos treinos.
 """
@@ -41,7 +42,7 @@ from ..engine.sweeps import _Parser
 from ..presentation.plots import fmt
 from .common import ROOT
 
-__all__ = ["CORPORA_V2", "LABELS_V2", "BANDS", "DILUTION_LEVEL", "MAX_BUDGET", "ISOFLOP_SPEC", "ISOFLOP_RESULTS",
+__all__ = ["SEED_BUDGETS", "add_seeds", "CORPORA_V2", "LABELS_V2", "BANDS", "DILUTION_LEVEL", "MAX_BUDGET", "ISOFLOP_SPEC", "ISOFLOP_RESULTS",
            "spec_path", "results_path", "corpus_of", "measure_corpus", "quality_spec_v2", "main"]
 
 #: As faixas de compressibilidade (frações dos *bytes*, da mais compressível à menos).
@@ -60,6 +61,9 @@ LABELS_V2 = {"faixa1": "faixa 1 (mais compressível)", "faixa2": "faixa 2", "fai
              "limpo": "corpus inteiro"}
 #: O maior orçamento do estudo (os 5 primeiros do capítulo 8 v2: 3,16e10 … 1,26e12, 1,6 década).
 MAX_BUDGET = 1.259e12
+#: Os orçamentos onde cada corpus repete, com as sementes novas do protocolo, o melhor tamanho medido:
+#: os dois menores (baratos), para conferir que o ruído entre sementes é o do capítulo 7 também aqui.
+SEED_BUDGETS = (3.162e10, 7.943e10)
 ISOFLOP_SPEC = ROOT / "experiments" / "cap08_isoflop_v2.json"
 ISOFLOP_RESULTS = ROOT / "results" / "cap08_isoflop_v2.jsonl"
 
@@ -188,6 +192,52 @@ def _clean_a() -> tuple[float, tuple[float, float]]:
     return float(f.boot.estimate["a"]), (lo, hi)
 
 
+def add_seeds(spec_dict: dict, records: list[dict], seeds=(1, 2, 3)) -> tuple[dict, list[str]]:
+    """A especificação com ``seeds`` repetindo, em cada orçamento de :data:`SEED_BUDGETS`, o tamanho de menor
+    perda (semente 0) — e a lista do que entrou. Recusa (``ValueError``) se algum desses orçamentos ainda não
+    terminou; rodar de novo não duplica nada."""
+    from ..engine.specs import expand
+
+    spec = parse_spec(spec_dict, spec_dict.get("name", "especificação"))
+    done = {r["run_id"]: r for r in records if r.get("status") == "ok" and not r.get("mini")}
+    planned = expand(spec)
+    out = copy.deepcopy(spec_dict)
+    have = {json.dumps(r, sort_keys=True) for r in out["runs"]}
+    added = []
+    for c in SEED_BUDGETS:
+        group = [(p, o) for p, o in zip(planned, spec_dict["runs"]) if math.isclose(o["train.budget_flops"], c, rel_tol=1e-6)
+                 and o.get("train.seed", 0) == 0]
+        if not group:
+            raise ValueError(f"{spec.name}: nenhum treino no orçamento {c:g}.")
+        missing = [p for p, _ in group if p.run_id not in done]
+        if missing:
+            raise ValueError(f"{spec.name}: {len(missing)} treino(s) do orçamento {c:g} sem resultado; termine a "
+                             "varredura antes de acrescentar as sementes.")
+        best = min(group, key=lambda po: done[po[0].run_id]["final_val_bpb"])[1]
+        for seed in seeds:
+            run = {**best, "train.seed": seed}
+            key = json.dumps(run, sort_keys=True)
+            if key not in have:
+                have.add(key)
+                out["runs"].append(run)
+                added.append(f"{c:g}: ({best['model.num_hidden_layers']}, {best['model.hidden_size']}), semente {seed}")
+    parse_spec(out, out["name"])
+    return out, added
+
+
+def cmd_seeds(args) -> int:
+    from ..engine.results_store import load_results
+
+    for name in [n for n in CORPORA_V2 if n != "limpo"] if args.all else [args.corpus]:
+        path = spec_path(name)
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        out, added = add_seeds(spec, load_results(results_path(name)) if results_path(name).exists() else [])
+        if added:
+            path.write_text(format_spec(out), encoding="utf-8")
+        print(f"{path.name}: {len(added)} treino(s) novo(s)" + (" — " + "; ".join(added) if added else ""))
+    return 0
+
+
 def cmd_spec(args) -> int:
     names = [n for n in CORPORA_V2 if n != "limpo"] if args.all else [args.corpus]
     if not args.all and args.corpus is None:
@@ -210,8 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", choices=[n for n in CORPORA_V2 if n != "limpo"], default=None)
     p.add_argument("--all", action="store_true", help="todos os corpora, cada um no seu arquivo")
     p.add_argument("--out", default=None, help="arquivo da especificação (padrão: experiments/…)")
+    p = sub.add_parser("seeds", help="acrescenta as sementes novas no melhor tamanho dos orçamentos menores")
+    p.add_argument("--corpus", choices=[n for n in CORPORA_V2 if n != "limpo"], default=None)
+    p.add_argument("--all", action="store_true", help="todos os corpora")
     args = parser.parse_args(argv)
     try:
+        if args.command == "seeds":
+            if not args.all and args.corpus is None:
+                raise ValueError("diga --corpus NOME ou --all.")
+            return cmd_seeds(args)
         return cmd_spec(args)
     except ValueError as exc:
         print(f"erro: {' '.join(str(exc).split())}", file=sys.stderr)

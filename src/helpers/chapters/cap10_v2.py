@@ -28,12 +28,12 @@ import numpy as np
 from ..engine.results_store import load_results
 from ..engine.specs import load_spec
 from ..laws.fit.calibrated import CalibratedBootstrap, IsoFlopPipeline, parametric_bootstrap
-from ..laws.fit.noise import NoiseModel
+from ..laws.fit.noise import NoiseModel, fit_noise_model
 from ..laws.fit.pipelines import _Pipeline
 from . import cap10_specs as Q
 from .cap07_v2 import HYPER_RESULTS_V2, HYPER_SPEC_V2
 from .cap08_v2 import AllocationFit, allocation_fit, isoflop_rows, seed_noise_model
-from .protocol_v2 import GRID_SEED, LEVEL, spec_records
+from .protocol_v2 import GRID_SEED, LEVEL, noise_groups, spec_records
 
 __all__ = ["STUDY", "PairedShift", "CorpusFit", "corpus_fit", "paired_shift", "slope_vs_h", "QualityV2",
            "written_prediction", "clean_surface", "analysis"]
@@ -152,7 +152,7 @@ def corpus_fit(name: str, noise: NoiseModel, *, mini: bool = False, n_boot: int 
 
         end = [datetime.strptime(r["finished_at"], "%Y-%m-%dT%H:%M:%S%z").timestamp() for r in done]
         span = max(end) - min(e - float(r["wall_time_s"]) for e, r in zip(end, done))
-    n_planned = int(np.count_nonzero(rows["budget"] <= Q.MAX_BUDGET * (1 + 1e-9))) if not mini else len(rows["budget"])
+    n_planned = int(np.count_nonzero((rows["budget"] <= Q.MAX_BUDGET * (1 + 1e-9)) & (rows["seed"] == GRID_SEED)))
     return CorpusFit(name, rows, design, common, own, stats, n_planned, span)
 
 
@@ -205,6 +205,9 @@ class QualityV2:
     slope: dict
     slope_own: dict
     predicted_shift: float
+    #: O ruído entre sementes novas nos corpora deste estudo (todos juntos) e a razão para o do capítulo 7.
+    corpus_noise: NoiseModel | None = None
+    noise_ratio: tuple[float, float, float] | None = None
 
 
 _PREDICTION = re.compile(r"Δlog₁₀ M_opt = a·log₁₀ ρ = (-?[0-9]+,[0-9]+) década")
@@ -249,5 +252,25 @@ def analysis(records: dict[str, list[dict]] | None = None, *, mini: bool = False
             if x in Q.BANDS and r in Q.BANDS:
                 shifts_own[(x, r)] = paired_shift(fits[x], fits[r], noise, own=True, n_boot=n_boot, seed=seed + 200 + k)
     bands = [fits[n] for n in Q.BANDS if n in fits]
+    corpus_noise, ratio = _corpus_noise(fits, noise)
     return QualityV2(fits, noise, shifts, shifts_own, slope_vs_h(bands), slope_vs_h(bands, own=True),
-                     written_prediction())
+                     written_prediction(), corpus_noise, ratio)
+
+
+def _corpus_noise(fits: dict[str, CorpusFit], noise: NoiseModel) -> tuple[NoiseModel | None, tuple | None]:
+    """As sementes novas dos corpora (fora o corpus inteiro, cujo ruído é o do capítulo 7) num só modelo, e a
+    razão ``σ_corpora/σ_cap7`` com o seu IC (as variâncias estimadas seguem ``F(dof₁, dof₂)``)."""
+    from scipy.stats import f as fdist
+
+    groups = [g for n, f in fits.items() if n != "limpo"
+              for g in noise_groups({**f.rows, "loss": np.where(f.rows["budget"] <= Q.MAX_BUDGET * (1 + 1e-9),
+                                                                 f.rows["loss"], np.nan)}, fresh_only=True)]
+    if not groups:
+        return None, None
+    model = fit_noise_model(groups, kind="relative", level=LEVEL)
+    if noise.dof == 0:
+        return model, None
+    r = model.sigma / noise.sigma
+    q = [0.5 - LEVEL / 2, 0.5 + LEVEL / 2]
+    lo, hi = (float(np.sqrt(r * r / fdist.ppf(1 - x, model.dof, noise.dof))) for x in q)
+    return model, (float(r), lo, hi)
