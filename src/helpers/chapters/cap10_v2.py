@@ -151,7 +151,17 @@ def corpus_fit(name: str, noise: NoiseModel, *, mini: bool = False, n_boot: int 
         from datetime import datetime
 
         end = [datetime.strptime(r["finished_at"], "%Y-%m-%dT%H:%M:%S%z").timestamp() for r in done]
-        span = max(end) - min(e - float(r["wall_time_s"]) for e, r in zip(end, done))
+        # a união dos intervalos de treino (com folga de 60 s entre um e outro): rodadas separadas no tempo
+        # (o refine, as sementes) somam o seu relógio, não a espera entre elas
+        span, cur = 0.0, None
+        for lo, hi in sorted((e - float(r["wall_time_s"]), e) for e, r in zip(end, done)):
+            if cur is not None and lo <= cur[1] + 60:
+                cur[1] = max(cur[1], hi)
+                continue
+            if cur is not None:
+                span += cur[1] - cur[0]
+            cur = [lo, hi]
+        span += cur[1] - cur[0]
     n_planned = int(np.count_nonzero((rows["budget"] <= Q.MAX_BUDGET * (1 + 1e-9)) & (rows["seed"] == GRID_SEED)))
     return CorpusFit(name, rows, design, common, own, stats, n_planned, span)
 

@@ -33,6 +33,9 @@ COLOR = {"faixa1": COLORS["azul"], "faixa2": COLORS["celeste"], "faixa3": COLORS
          "faixa4": COLORS["laranja"], "limpo": "#000000", "diluido": COLORS["vermelho"]}
 #: A distância entre o maior e o menor ``a`` do DeepSeek na Tabela 4 (OpenWebText2 − dados antigos).
 DEEPSEEK_SPREAD = 0.578 - 0.450
+#: Os nomes curtos dos eixos das figuras.
+SHORT = {"faixa1": "faixa 1", "faixa2": "faixa 2", "faixa3": "faixa 3", "faixa4": "faixa 4", "limpo": "inteiro",
+         "diluido": "diluído"}
 DASH = "—"
 CI95 = 0.95
 
@@ -116,7 +119,7 @@ def _shift(q: QualityV2, pair) -> tuple[float, float, float]:
 def chapter_numbers(q: QualityV2) -> dict[str, str]:
     """Os textos do capítulo (``{glue:text}``), com as frases de comparação escolhidas pelos números."""
     out: dict[str, str] = {}
-    n_runs = sum(f.n_done for n, f in q.fits.items() if n != "limpo")
+    n_runs = sum(int(np.isfinite(f.rows["wall_s"]).sum()) for n, f in q.fits.items() if n != "limpo")
     out["q2_treinos"] = str(n_runs)
     out["q2_ruido"] = fmt(100 * q.noise.sigma, ".2f")
     lo, hi = q.noise.sigma_ci
@@ -169,6 +172,11 @@ def chapter_numbers(q: QualityV2) -> dict[str, str]:
                                        "negativa (a cai quando H sobe), como em Pandey" if hi < 0 else
                                        "positiva (a sobe com H), o contrário de Pandey" if lo > 0 else
                                        "de sinal indeterminado (o intervalo contém o zero)")
+        h = sl.get("h")
+        if h is not None and math.isfinite(lo):
+            span = float(np.ptp(h))
+            out[f"q2_{tag}slope_faixa"] = (f"{fmt(lo * span, '+.3f')} a {fmt(hi * span, '+.3f')} em a ao longo das "
+                                           f"faixas (ΔH = {fmt(span, '.3f')})")
     out["q2_ds_spread"] = fmt(DEEPSEEK_SPREAD, ".3f")
     out["q2_pred_shift_abs"] = _num(abs(pred), ".2f")
     if q.corpus_noise is not None:
@@ -311,7 +319,7 @@ def _design_numbers(q: QualityV2) -> dict[str, str]:
     tokens = ref.rows.get("eval_tokens")
     if tokens is not None and np.isfinite(tokens).any():
         out["q2_eval_tokens"] = fmt(float(np.nanmax(tokens)), ",.0f")
-    wall = [f.rows["wall_s"][f.design] for n, f in q.fits.items() if n != "limpo"]
+    wall = [f.rows["wall_s"] for n, f in q.fits.items() if n != "limpo"]
     if wall:
         out["q2_cpu_horas"] = fmt(float(sum(np.nansum(w) for w in wall)) / 3600, ".1f")
     spans = [f.span_s for n, f in q.fits.items() if n != "limpo"]
@@ -348,9 +356,9 @@ def plot_forest(q: QualityV2):
             ax.errorbar(fit_.value("a"), y + dy, xerr=[[fit_.value("a") - lo], [hi - fit_.value("a")]], fmt="o",
                         color=COLOR[name], mfc=face, ms=6, capsize=3, lw=1.4)
     for row, ls in zip((r for r in deepseek.TABLE4 if r.label.startswith("DeepSeek")), (":", "--", "-.")):
-        ax.axvline(row.a, color="0.45", ls=ls, lw=1, label=f"{row.label.replace('DeepSeek ', 'DeepSeek, ')}: {fmt(row.a, '.3f')}")
-    ax.set_yticks(range(len(names)), [Q.LABELS_V2[n].split(" (")[0] for n in names][::-1])
-    ax.set_xlabel("expoente a de M_opt ∝ C^a")
+        ax.axvline(row.a, color="0.45", ls=ls, lw=1, label=f"{row.label}: {fmt(row.a, '.3f')}")
+    ax.set_yticks(range(len(names)), [SHORT[n] for n in names][::-1])
+    ax.set_xlabel(r"expoente $a$ de $M_\mathrm{opt} \propto C^a$")
     ax.legend(fontsize=9, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     pairs = [p for p, b in q.shifts.items() if not isinstance(b, str)]
     for j, pair in enumerate(pairs):
@@ -362,8 +370,8 @@ def plot_forest(q: QualityV2):
         bx.plot([q.predicted_shift], [y], marker="*", ms=13, color="0.2", ls="none", label="previsão (diluição)")
         bx.legend(fontsize=9, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     bx.axvline(0, color="0.6", lw=1)
-    bx.set_yticks(range(len(pairs)), [f"{p[0]} − {p[1]}" for p in pairs][::-1])
-    bx.set_xlabel("Δlog₁₀ M_opt (décadas)")
+    bx.set_yticks(range(len(pairs)), [f"{SHORT[p[0]]} − {SHORT[p[1]]}" for p in pairs][::-1])
+    bx.set_xlabel(r"$\Delta\log_{10} M_\mathrm{opt}$ (décadas)")
     return fig
 
 
@@ -384,8 +392,8 @@ def plot_frontiers(q: QualityV2):
                 label=f"{Q.LABELS_V2[name]}: a = {fmt(a, '.3f')}")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("C (FLOPs)")
-    ax.set_ylabel("M_opt (FLOPs por token)")
+    ax.set_xlabel("$C$ (FLOPs)")
+    ax.set_ylabel(r"$M_\mathrm{opt}$ (FLOPs por token)")
     ax.legend(fontsize=9.5, loc="upper left")
     return fig
 
