@@ -159,3 +159,27 @@ def page(browser):
     tab.js_errors = errors
     yield tab
     context.close()
+
+
+# --- arrastar controles numa página (os testes dos exploradores) -----------------------------
+
+def open_html(page, tmp_path, body: str, name: str = "pagina.html") -> None:
+    """Grava ``body`` numa página HTML mínima em ``tmp_path`` e a abre em ``page``."""
+    path = tmp_path / name
+    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>",
+                    encoding="utf-8")
+    page.goto(path.as_uri())
+
+
+def slider_box(page, root: str, role: str) -> tuple[float, float, float, float]:
+    """A caixa (x, y, largura, altura) do controle ``data-role=role`` dentro de ``#root``."""
+    box = page.locator(f'#{root} [data-role="{role}"]').bounding_box()
+    return box["x"], box["y"], box["width"], box["height"]
+
+
+def drag(page, x0: float, y0: float, x1: float, y1: float, steps: int = 8) -> None:
+    """Pressiona o botão em (x0, y0), arrasta até (x1, y1) e solta — como uma pessoa."""
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=steps)
+    page.mouse.up()

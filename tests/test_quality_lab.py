@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from helpers.presentation import quality_lab as ql
+from conftest import drag, open_html, slider_box
 
 # Uma superfície com D/N ≈ 30 perto de 1e11 FLOPs; a = β/(α+β) ≈ 0,492.
 SURFACE = {"E": 0.8, "A": 33.0, "B": 50.0, "alpha": 0.32, "beta": 0.31}
@@ -264,23 +265,10 @@ def test_bad_argument_is_rejected_in_portuguese(call, message):
 # --- o HTML estático num Chromium sem tela ---------------------------------------------------
 
 def _open(page, tmp_path, body: str) -> None:
-    path = tmp_path / "laboratorio.html"
-    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>",
-                    encoding="utf-8")
-    page.goto(path.as_uri())
+    open_html(page, tmp_path, body, "laboratorio.html")
 
 
-def _slider_box(page, root: str, role: str) -> tuple[float, float, float, float]:
-    box = page.locator(f'#{root} [data-role="{role}"]').bounding_box()
-    return box["x"], box["y"], box["width"], box["height"]
-
-
-def drag(page, x0: float, y0: float, x1: float, y1: float, steps: int = 8) -> None:
-    """Pressiona o botão em (x0, y0), arrasta até (x1, y1) e solta — como uma pessoa."""
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move(x1, y1, steps=steps)
-    page.mouse.up()
+_slider_box = slider_box
 
 
 def drag_slider(page, role: str, to: float) -> None:

@@ -7,6 +7,7 @@ import pytest
 from helpers.laws import deepseek
 from helpers.presentation import widgets
 from helpers.presentation.widgets import PowerLaw, allocation
+from conftest import drag, open_html, slider_box
 
 
 def test_allocation_with_deepseek_exponent_is_deepseek_law_everywhere():
@@ -62,23 +63,10 @@ def test_number_format(value, text):
 # --- o HTML estático, arrastado num navegador sem tela (fixtures browser e page: conftest.py) ---
 
 def _open(page, tmp_path, body: str) -> None:
-    path = tmp_path / "widgets.html"
-    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>",
-                    encoding="utf-8")
-    page.goto(path.as_uri())
+    open_html(page, tmp_path, body, "widgets.html")
 
 
-def _slider_box(page, root: str, role: str) -> tuple[float, float, float, float]:
-    box = page.locator(f'#{root} [data-role="{role}"]').bounding_box()
-    return box["x"], box["y"], box["width"], box["height"]
-
-
-def drag(page, x0: float, y0: float, x1: float, y1: float, steps: int = 8) -> None:
-    """Pressiona o botão em (x0, y0), arrasta até (x1, y1) e solta — como uma pessoa."""
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move(x1, y1, steps=steps)
-    page.mouse.up()
+_slider_box = slider_box
 
 
 def _position(budget: float) -> float:
