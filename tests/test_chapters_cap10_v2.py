@@ -147,3 +147,22 @@ def test_seeds_repeat_the_best_size_of_the_small_budgets_once():
     assert Q.add_seeds(out, recs)[1] == []  # rodar de novo não duplica
     with pytest.raises(ValueError, match="sem resultado"):
         Q.add_seeds(spec, recs[:5])
+
+
+def test_coverage_in_this_design_uses_the_dilution_truth_and_checks_its_arguments():
+    import math
+
+    from helpers.chapters import cap10_v2
+
+    q = cap10_v2.analysis(n_boot=50, corpora=("limpo", "diluido"))
+    cov = cap10_v2.shift_coverage(q, n_sets=40, n_boot=50)
+    assert cov["truth"]["shift"] == pytest.approx(cov["a_true"] * math.log10(0.5))
+    assert cov["truth"]["delta_a"] == 0.0
+    assert cov["n_sets"] == 40 and all(0 <= c <= 1 for c in cov["coverage"].values())
+    # com 8 tamanhos em torno do vértice, a parábola quase não erra: o viés do desenho é pequeno
+    assert abs(cov["bias"]["shift"]) < 0.02 and abs(cov["bias"]["delta_a"]) < 0.02
+    # 95% nominais; com 40 conjuntos, menos de 30 acertos indicaria um intervalo muito estreito
+    assert all(c >= 30 / 40 for c in cov["coverage"].values())
+    for bad in ({"n_sets": 3}, {"n_boot": 2.5}, {"rho": 0.0}, {"rho": 1.5}):
+        with pytest.raises(ValueError, match="deve"):
+            cap10_v2.shift_coverage(q, **bad)

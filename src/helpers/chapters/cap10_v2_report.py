@@ -26,7 +26,7 @@ from . import cap10_specs as Q
 from .cap10_v2 import STUDY, QualityV2
 
 __all__ = ["COLOR", "DEEPSEEK_SPREAD", "corpus_table", "shift_table", "verdict", "chapter_numbers", "plot_forest",
-           "plot_frontiers", "vertex_replicates", "lab_payload", "calculator_laws"]
+           "plot_frontiers", "vertex_replicates", "lab_payload", "calculator_laws", "coverage_numbers"]
 
 #: Uma cor por corpus (a paleta do livro, segura para daltônicos).
 COLOR = {"faixa1": COLORS["azul"], "faixa2": COLORS["celeste"], "faixa3": COLORS["verde"],
@@ -456,3 +456,20 @@ def calculator_laws() -> dict:
     law = IsoFlopPipeline(rows["budget"][m], rows["M"][m], rows["tokens"][m])(rows["loss"][m])
     return {"lr": PowerLaw(h["k_lr"], h["alpha_lr"]), "batch": PowerLaw(h["k_batch"], h["alpha_batch"]),
             "M": PowerLaw(law["scale_base"], law["a"]), "D": PowerLaw(law["data_base"], law["b"])}
+
+
+def coverage_numbers(cov: dict | None) -> dict[str, str]:
+    """Os textos da calibração de :func:`~.cap10_v2.shift_coverage` (``"—"`` sem ela, como na miniatura)."""
+    keys = ("q2_cob_n", "q2_cob_shift", "q2_cob_da", "q2_cob_vies", "q2_cob_veredito")
+    if cov is None:
+        return dict.fromkeys(keys, DASH)
+    n, c = cov["n_sets"], cov["coverage"]
+    se = math.sqrt(0.95 * 0.05 / n)
+    low = [k for k in ("shift", "delta_a") if c[k] < 0.95 - 2 * se]
+    names = {"shift": "o do deslocamento", "delta_a": "o de Δa"}
+    verdict_ = ("as duas coberturas ficam a menos de dois erros-padrão dos 95% nominais" if not low else
+                " e ".join(names[k] for k in low) + " cobre menos que os 95% nominais (mais de dois erros-padrão "
+                f"abaixo, com ±{fmt(100 * se, '.1f')} pontos de erro-padrão): leia esse intervalo como um pouco "
+                "otimista")
+    return {"q2_cob_n": str(n), "q2_cob_shift": fmt(100 * c["shift"], ".0f"), "q2_cob_da": fmt(100 * c["delta_a"], ".0f"),
+            "q2_cob_vies": fmt(cov["bias"]["shift"], "+.3f"), "q2_cob_veredito": verdict_}
