@@ -154,14 +154,14 @@ def test_a_failing_notebook_fails_the_build(tmp_path):
 
 
 def test_static_explorer_works_in_the_built_chapter(built_book, page):
-    """O explorador do capítulo 10, no livro construído (sem kernel): arrastar o controle muda o resultado."""
-    from helpers.presentation.widgets import allocation
-
+    """O laboratório do capítulo 10, no livro construído (sem kernel): arrastar o controle muda o resultado."""
     page.goto((built_book / "notebooks" / "10_qualidade_dos_dados.html").as_uri())
-    read = ("(() => { const r = document.querySelector('.lde-w'); const o = {a: +r.dataset.a, c: +r.dataset.c};"
+    read = ("(() => { const r = document.querySelector('.lde-w'); const o = {a: +r.dataset.a, c: +r.dataset.target,"
+            " anchor: +r.dataset.anchor};"
             " r.querySelectorAll('.lde-out').forEach(e => o[e.dataset.key] = +e.dataset.value); return o; })()")
     before = page.evaluate(read)
-    assert math.isfinite(before["M"]) and before["M"] > 0, "o JavaScript do explorador não rodou na página"
+    assert math.isfinite(before["m_plan"]) and before["m_plan"] > 0, "o JavaScript do laboratório não rodou na página"
+    assert math.isfinite(before["a:limpo"]) and before["cost_bpb"] >= 0
     # O MathJax muda a altura da página enquanto renderiza: o controle só tem posição estável
     # depois que a fila dele esvazia, e o ponto do arraste tem de cair no próprio controle.
     page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.isReady", timeout=60_000)
@@ -184,8 +184,11 @@ def test_static_explorer_works_in_the_built_chapter(built_book, page):
     page.mouse.up()
     after = page.evaluate(read)
     assert after["a"] < before["a"] - 0.1
-    assert after["M"] == pytest.approx(allocation(after["a"], after["c"])["M"], rel=1e-9)
-    assert after["D"] == pytest.approx(allocation(after["a"], after["c"])["D"], rel=1e-9)
+    # o plano passa pelo ponto da referência na âncora com a inclinação do controle (o alvo fica acima dela)
+    expected = 10 ** after["ref_log10_m_anchor"] * (after["c"] / after["anchor"]) ** after["a"]
+    assert after["m_plan"] == pytest.approx(expected, rel=1e-9) and after["m_plan"] < before["m_plan"]
+    assert after["d_plan"] == pytest.approx(after["c"] / after["m_plan"], rel=1e-9)
+    assert after["cost_bpb"] > before["cost_bpb"]  # longe do a da superfície, planejar custa mais
     assert not page.js_errors, page.js_errors
 
 

@@ -359,7 +359,7 @@ def plot_forest(q: QualityV2):
         ax.axvline(row.a, color="0.45", ls=ls, lw=1, label=f"{row.label}: {fmt(row.a, '.3f')}")
     ax.set_yticks(range(len(names)), [SHORT[n] for n in names][::-1])
     ax.set_xlabel(r"expoente $a$ de $M_\mathrm{opt} \propto C^a$")
-    ax.legend(fontsize=9, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+    ax.legend(fontsize=9.5, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     pairs = [p for p, b in q.shifts.items() if not isinstance(b, str)]
     for j, pair in enumerate(pairs):
         s, lo, hi = _shift(q, pair)
@@ -368,7 +368,7 @@ def plot_forest(q: QualityV2):
     if ("diluido", "limpo") in pairs:
         y = len(pairs) - 1 - pairs.index(("diluido", "limpo"))
         bx.plot([q.predicted_shift], [y], marker="*", ms=13, color="0.2", ls="none", label="previsão (diluição)")
-        bx.legend(fontsize=9, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+        bx.legend(fontsize=9.5, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     bx.axvline(0, color="0.6", lw=1)
     bx.set_yticks(range(len(pairs)), [f"{SHORT[p[0]]} − {SHORT[p[1]]}" for p in pairs][::-1])
     bx.set_xlabel(r"$\Delta\log_{10} M_\mathrm{opt}$ (décadas)")
