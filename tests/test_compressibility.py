@@ -2,7 +2,6 @@
 
 import gzip
 import random
-import zlib
 
 import numpy as np
 import pytest

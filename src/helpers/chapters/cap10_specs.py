@@ -27,7 +27,6 @@ A especificação do corpus diluído traz no texto a previsão escrita antes dos
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math

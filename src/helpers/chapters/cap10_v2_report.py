@@ -21,7 +21,7 @@ import numpy as np
 from ..engine.degradations import _BOILERPLATE
 from ..laws import deepseek
 from ..laws.fit.calibrated import IsoFlopPipeline
-from ..presentation.plots import COLORS, fmt, format_si, markdown_table, new_figure
+from ..presentation.plots import COLORS, fmt, markdown_table, new_figure
 from . import cap10_specs as Q
 from .cap10_v2 import STUDY, QualityV2
 
