@@ -364,7 +364,6 @@ def quality_lab(payload):
     import ipywidgets as w
     import matplotlib.pyplot as plt
     from IPython.display import HTML, display
-
     ctl = {f"corpus:{c['name']}": w.Checkbox(value=True, description=c["label"], indent=False) for c in p["corpora"]}
     ctl.update({f"budget:{j}": w.Checkbox(value=True, description=f"{_fmt(b)} FLOPs", indent=False)
                 for j, b in enumerate(p["budgets"])})
@@ -382,6 +381,7 @@ def quality_lab(payload):
     out = w.Output()
     ui = w.VBox([w.HBox([v for k, v in ctl.items() if k.startswith(prefix)]) for prefix in ("corpus:", "budget:")]
                 + [ctl[k] for k in ("reference", "a", "anchor", "rho", "target")] + [out])
+    ui.add_class("lde-quality-lab")  # o gancho de tests/test_jupyterlab.py
     ui.lab_controls = ctl
 
     def redraw(_=None):

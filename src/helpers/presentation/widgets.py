@@ -264,7 +264,9 @@ def allocation_calculator(book: dict[str, PowerLaw] | None = None, *, initial_bu
         display(HTML(_calculator_table(rows, c)))
 
     out = w.interactive_output(show, {"mode": mode, "c": budget, "m": m_in, "d": d_in})
-    return w.VBox([mode, budget, w.HBox([m_in, d_in]), out])
+    ui = w.VBox([mode, budget, w.HBox([m_in, d_in]), out])
+    ui.add_class("lde-calculator")  # o gancho de tests/test_jupyterlab.py
+    return ui
 
 
 def _calculator_table(rows: list[dict], budget: float) -> str:
