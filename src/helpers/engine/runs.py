@@ -115,6 +115,11 @@ class TrainConfig:
     com a mesma amostragem (acima do tamanho da validação, o texto inteiro); ``None`` avalia
     o ponto final como os intermediários. Nos valores padrão (``"start"`` e ``None``), os
     dois campos ficam fora de :meth:`to_dict` — e o ``run_id`` dos treinos antigos não muda.
+
+    ``noise_scale_micro`` (opcional, sequências por micro-lote) mede, em cada ponto da curva, a
+    escala de ruído do gradiente (:mod:`helpers.engine.noise_scale`) em ``noise_scale_batches``
+    micro-lotes sorteados à parte (o sorteio dos lotes de treino não muda); fora de
+    :meth:`to_dict` quando ``None``.
     """
 
     budget_flops: float | None = None
@@ -145,6 +150,8 @@ class TrainConfig:
     tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
     device: str = "auto"
     init_from: dict | None = None
+    noise_scale_micro: int | None = None
+    noise_scale_batches: int = 16
 
     def __post_init__(self) -> None:
         given = [k for k in ("budget_flops", "tokens", "steps") if getattr(self, k) is not None]
@@ -181,6 +188,12 @@ class TrainConfig:
             raise ValueError(
                 f"micro_batch_size ({self.micro_batch_size}) deve dividir o lote de {seqs} sequências."
             )
+        if self.noise_scale_micro is not None:
+            _check_positive_int("noise_scale_micro", self.noise_scale_micro)
+        if isinstance(self.noise_scale_batches, bool) or not isinstance(self.noise_scale_batches, int) \
+                or self.noise_scale_batches < 2:
+            raise ValueError(f"noise_scale_batches deve ser um inteiro ≥ 2 (micro-lotes por medida); "
+                             f"recebi {self.noise_scale_batches!r}.")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"agenda desconhecida {self.schedule!r}; as válidas são {list(SCHEDULES)}.")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -230,6 +243,8 @@ class TrainConfig:
             del d["eval_sampling"]
         if d["final_eval_tokens"] is None:
             del d["final_eval_tokens"]
+        if d["noise_scale_micro"] is None:  # sem a medida do ruído do gradiente (os treinos antigos)
+            del d["noise_scale_micro"], d["noise_scale_batches"]
         return d
 
     @classmethod

@@ -43,6 +43,7 @@ from .data import (PreparedData, bits_per_byte, cache_dir, describe_validation_s
 from ..model.transformer import Transformer, convert_to_gqa
 from .runs import (FLOP_CONVENTIONS, RunResult, TrainConfig, _versions, flops_per_token, planned_steps,  # noqa: F401
                    run_id)
+from . import noise_scale
 from .optim import FUSED_DEVICES, FusedAdamW, clip_grad_norm
 from .schedules import ScheduleConfig, lr_multiplier
 
@@ -221,6 +222,17 @@ def _final_evaluation(model, data: PreparedData, tc: TrainConfig, device, autoca
     return {**sample, "loss": loss, "bpb": bpb, "halves_bpb": halves, "seconds": seconds}
 
 
+def _noise_scale(model, data: PreparedData, tc: TrainConfig, generator, device, autocast) -> dict:
+    """A escala de ruído do gradiente agora, em ``noise_scale_batches`` micro-lotes de ``noise_scale_micro``
+    sequências (:mod:`helpers.engine.noise_scale`); ``B_simple`` e ``tr Σ`` em *tokens*."""
+    micro, k = tc.noise_scale_micro, tc.noise_scale_batches
+    x, y = sample_batch(data.train, micro * k, tc.seq_len, generator)
+    grads = noise_scale.micro_gradients(model, x, y, micro, device=device, autocast=autocast)
+    est = noise_scale.estimate(grads, micro * tc.seq_len, seed=tc.seed)
+    clean = lambda v: v if math.isfinite(v) else None  # o JSON dos resultados não tem nan nem inf
+    return {**est, "b_simple": clean(est["b_simple"]), "ci": [clean(v) for v in est["ci"]]}
+
+
 def weights_path(rid: str) -> Path:
     """Onde ficam os pesos finais de um treino que outro usa como ponto de partida."""
     return cache_dir() / "pesos" / f"{rid}.pt"
@@ -327,6 +339,7 @@ def train(
     optimizer = make_optimizer(model, tc, device)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
     generator = torch.Generator().manual_seed(tc.seed + 1)
+    noise_generator = torch.Generator().manual_seed(tc.seed + 2)  # os lotes da medida do ruído, à parte
     rid = run_id(mc, tc)
 
     state = {"step": 0, "trace": [], "initial_loss": None, "train_time": 0.0, "status": "ok", "message": "",
@@ -342,6 +355,8 @@ def train(
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         generator.set_state(saved["generator"])
+        if "noise_generator" in saved:
+            noise_generator.set_state(saved["noise_generator"])
         state.update(json.loads(saved["state"]))
         state["status"], state["message"] = "ok", ""  # o ponto salvo numa interrupção continua
 
@@ -353,6 +368,7 @@ def train(
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "generator": generator.get_state(),
+            "noise_generator": noise_generator.get_state(),
             "state": json.dumps(state),
         }, ckpt)
 
@@ -448,6 +464,10 @@ def train(
                                    "train_loss": state["running"] / state["running_n"], "val_loss": val_loss,
                                    "val_bpb": val_bpb, "lr": lr})
             state["running"], state["running_n"] = 0.0, 0
+            if tc.noise_scale_micro is not None and rank == 0:  # fora do tempo de treino, como a avaliação
+                t_noise = time.perf_counter()
+                state["trace"][-1]["noise"] = _noise_scale(model, data, tc, noise_generator, device, autocast)
+                t_start += time.perf_counter() - t_noise
         if save_now:
             state["train_time"] += time.perf_counter() - t_start
             t_start = time.perf_counter()
