@@ -5,11 +5,14 @@ Tudo o que o notebook mostra a partir de ``results/cap06_lote.jsonl`` e
 
 - :func:`deepseek_batches_table` e :func:`context_cost_table` — os lotes publicados da família
   DeepSeek e o custo do contexto pela conta de ``M``;
-- :func:`critical_batch_fits` — passos até cada perda-alvo e o ajuste ``S = S_min·(1 + B_crit/B)``;
 - :func:`near_best` — quem não se distingue do melhor, com a régua de ruído do capítulo 5
   (:func:`helpers.chapters.cap05.seed_spread`): os dois experimentos têm uma semente por ponto;
 - :func:`chapter6` — as tabelas e o dicionário de números e frases que a prosa cola;
-- :func:`plot_batches`, :func:`plot_critical`, :func:`plot_contexts` — as figuras.
+- :func:`plot_batches`, :func:`plot_contexts` — as figuras.
+
+O lote crítico — passos até perdas-alvo com taxa constante e a escala de ruído do gradiente — está
+em :mod:`helpers.chapters.cap06_critico` (``results/cap06_lote_critico.jsonl``): nos treinos deste
+experimento a taxa cai a 80% dos passos de cada um, e essa queda decidiria os cruzamentos.
 """
 
 from __future__ import annotations
@@ -19,21 +22,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..laws import deepseek, fit
+from ..laws import deepseek
 from ..model.config import ModelConfig
 from ..model.flops import deepseek_m
 from ..presentation.plots import COLORS, fmt, format_si, markdown_table, new_figure, plot_trace
 from . import cap05
 from .cap05 import glue_figure  # noqa: F401 (o notebook a usa daqui também)
 
-__all__ = ["TARGETS", "PALETTE", "CriticalBatch", "Chapter6", "deepseek_batches_table", "context_cost_table",
-           "critical_batch_fits", "near_best", "chapter6", "plot_batches", "plot_critical", "plot_contexts",
-           "MARKDOWN_GLUES", "glue_numbers", "glue_figure"]
+__all__ = ["PALETTE", "Chapter6", "deepseek_batches_table", "context_cost_table", "near_best", "chapter6",
+           "plot_batches", "plot_contexts", "MARKDOWN_GLUES", "glue_numbers", "glue_figure"]
 
-#: As perdas-alvo (bpb) em que medimos os passos de cada lote.
-TARGETS = (2.6, 2.4, 2.3, 2.2)
 PALETTE = [COLORS[c] for c in ("celeste", "azul", "verde", "laranja", "vermelho", "roxo")]
-_WORDS = {2: "dois", 3: "três", 4: "quatro", 5: "cinco", 6: "seis"}
 
 
 def deepseek_batches_table() -> str:
@@ -57,61 +56,6 @@ def context_cost_table(model: ModelConfig, contexts=(2048, 4096, 8192, 16384, 32
              fmt(12 * l / (72 * model.hidden_size), ".2f")] for l in contexts]
     return markdown_table(["contexto", "M (FLOPs/*token*)", f"custo ÷ custo a {fmt(base, ',d')}",
                            "atenção ÷ camadas"], rows)
-
-
-# --- o lote crítico ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CriticalBatch:
-    """Uma perda-alvo: os ``(lote, passos)`` dos lotes que chegaram lá e o ajuste (ou por que não há)."""
-
-    target: float
-    pairs: tuple[tuple[float, float], ...]
-    fit: fit.CriticalBatchFit | None
-    message: str = ""
-
-    @property
-    def largest(self) -> float:
-        return max(b for b, _ in self.pairs)
-
-    @property
-    def inside(self) -> bool:
-        """O lote crítico estimado cai dentro dos lotes que chegaram ao alvo."""
-        return self.fit is not None and self.fit.b_crit <= self.largest
-
-
-def _steps_to(record: dict, target: float) -> float | None:
-    return fit.steps_to_reach([p["step"] for p in record["trace"]], [p["val_bpb"] for p in record["trace"]], target)
-
-
-def critical_batch_fits(batch_records: list[dict], targets=TARGETS) -> list[CriticalBatch]:
-    """Para cada alvo alcançado pelos três menores lotes, os passos de cada lote e o ajuste de McCandlish."""
-    records = sorted(batch_records, key=lambda r: r["train"]["batch_size_tokens"])
-    out = []
-    for target in targets:
-        if not all(_steps_to(r, target) for r in records[:3]):
-            continue
-        pairs = tuple((float(r["train"]["batch_size_tokens"]), s) for r in records
-                      if (s := _steps_to(r, target)) is not None)
-        try:
-            out.append(CriticalBatch(target, pairs, fit.fit_critical_batch(*zip(*pairs))))
-        except ValueError as exc:
-            out.append(CriticalBatch(target, pairs, None, str(exc)))
-    return out
-
-
-def _critical_table(fits: list[CriticalBatch]) -> str:
-    rows = []
-    for c in fits:
-        if c.fit is None:
-            rows.append([fmt(c.target, ".2f"), len(c.pairs), "—", "—", f"sem ajuste: {c.message}"])
-            continue
-        shown = fmt(c.fit.b_crit, ",.0f")
-        if not c.inside:
-            shown += f" (além do maior lote, {fmt(c.largest, ',.0f')})"
-        rows.append([fmt(c.target, ".2f"), len(c.pairs), shown, fmt(c.fit.s_min, ",.0f"), fmt(c.fit.r2, ".3f")])
-    return markdown_table(["bpb-alvo", "lotes que chegaram", "$B_\\mathrm{crit}$ estimado (*tokens*)",
-                           "$S_\\mathrm{min}$ (passos)", "R²"], rows)
 
 
 # --- quem não se distingue do melhor -------------------------------------------------------
@@ -162,47 +106,9 @@ class Chapter6:
     batch_records: tuple[dict, ...]
     ctx_records: tuple[dict, ...]
     spread: float
-    critical: tuple[CriticalBatch, ...]
     batch_table: str
-    critical_table: str
     ctx_table: str
     numbers: dict[str, str] = field(default_factory=dict)
-
-
-def _critical_numbers(critical: list[CriticalBatch]) -> dict[str, str]:
-    ok = [c for c in critical if c.fit is not None]
-    if not ok:  # a versão miniatura treina pouco demais para chegar às perdas-alvo
-        return {"alvo_alto": "—", "bcrit_alto": "—", "alvo_alto_lotes": "—",
-                "bcrit_alto_onde": "não pôde ser estimado (nenhum alvo alcançado por três lotes)",
-                "bcrit_baixos": "não há alvos mais baixos com ajuste", "alvo_alto_anomalia": ""}
-    high = max(ok, key=lambda c: c.target)
-    lower = [c for c in ok if c is not high]
-    n = len(high.pairs)
-    where = ("cai dentro da faixa medida" if high.inside else
-             f"passa do maior lote que chegou lá ({fmt(high.largest, ',.0f')})")
-    if not lower:
-        low = "não há alvos mais baixos com ajuste"
-    elif all(not c.inside for c in lower):
-        low = ("para alvos mais baixos, só os lotes pequenos chegam, e o ajuste apenas diz que o lote crítico "
-               "passa do maior lote que chegou")
-    else:
-        inside = _join([fmt(c.target, ".2f") for c in lower if c.inside])
-        low = f"para alvos mais baixos, o lote crítico cai dentro da faixa medida em {inside}"
-    return {"alvo_alto": fmt(high.target, ".2f"), "bcrit_alto": fmt(high.fit.b_crit, ",.0f"),
-            "alvo_alto_lotes": _WORDS.get(n, str(n)), "bcrit_alto_onde": where, "bcrit_baixos": low,
-            "alvo_alto_anomalia": _token_anomaly(high)}
-
-
-def _token_anomaly(c: CriticalBatch) -> str:
-    """Onde um lote menor gastou mais *tokens* que um maior para chegar ao alvo — o que
-    ``E = E_min·(1 + B/B_crit)`` não permite (``""`` se não há)."""
-    pairs = sorted(c.pairs)
-    for (b1, s1), (b2, s2) in zip(pairs, pairs[1:]):
-        if b1 * s1 > b2 * s2:
-            return (f" — no alvo de {fmt(c.target, '.2f')}, o lote de {fmt(b1, ',.0f')} precisou de mais *tokens* "
-                    f"({format_si(b1 * s1)}) que o de {fmt(b2, ',.0f')} ({format_si(b2 * s2)}), o que a relação "
-                    "não permite")
-    return ""
 
 
 def chapter6(batch_records: list[dict], ctx_records: list[dict], *, spread: float) -> Chapter6:
@@ -211,7 +117,6 @@ def chapter6(batch_records: list[dict], ctx_records: list[dict], *, spread: floa
     ctx = sorted(ctx_records, key=lambda r: r["train"]["seq_len"])
     if not batch or not ctx:
         raise ValueError("faltam os resultados de cap06_lote ou de cap06_contexto.")
-    critical = critical_batch_fits(batch)
     batch_table = markdown_table(
         ["lote (*tokens*)", "passos", "bpb final", "*tokens*/s", "tempo (s)"],
         [[fmt(r["train"]["batch_size_tokens"], ",d"), r["steps"], fmt(r["final_val_bpb"], ".3f"),
@@ -234,7 +139,6 @@ def chapter6(batch_records: list[dict], ctx_records: list[dict], *, spread: floa
         "ordens_lote": fmt(np.log10(1e17 / c), ".1f"),
         "melhor_ctx": best_ctx["train"]["seq_len"],
         "atencao_512": fmt(12 * 512 / (72 * ctx[0]["model"]["hidden_size"]), ".2f"),
-        **_critical_numbers(critical),
         # novos: a régua de ruído e as frases que ela decide
         "ruido_cap05": fmt(spread, ".3f"),
         "lote_veredito": _verdict(by_batch, spread, noun="lote", plural="lotes", show=lambda b: fmt(b, ",d")),
@@ -247,12 +151,11 @@ def chapter6(batch_records: list[dict], ctx_records: list[dict], *, spread: floa
         "lote_vazao_max": fmt(max(batch, key=lambda r: r["tokens_per_s"])["train"]["batch_size_tokens"], ",d"),
         "largura_ctx": str(ctx[0]["model"]["hidden_size"]),
     }
-    return Chapter6(tuple(batch), tuple(ctx), float(spread), tuple(critical), batch_table,
-                    _critical_table(critical), ctx_table, numbers)
+    return Chapter6(tuple(batch), tuple(ctx), float(spread), batch_table, ctx_table, numbers)
 
 
 #: Os números colados como Markdown (a prosa os usa com ``{glue:md}``).
-MARKDOWN_GLUES = frozenset({"lote_veredito", "ctx_veredito", "ctx_empatados", "ctx_resumo", "alvo_alto_anomalia"})
+MARKDOWN_GLUES = frozenset({"lote_veredito", "ctx_veredito", "ctx_empatados", "ctx_resumo"})
 
 
 def glue_numbers(numbers: dict[str, object]) -> None:
@@ -285,21 +188,6 @@ def plot_batches(ch: Chapter6):
     ax_tokens.set(title="Contra tokens", ylim=(None, 4.5), ylabel="")
     _log_axis(ax_tokens)
     fig.legend(*ax_steps.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=10.5)
-    return fig
-
-
-def plot_critical(ch: Chapter6):
-    """Passos até cada perda-alvo contra o lote, com a curva ``S_min·(1 + B_crit/B)`` ajustada."""
-    fig, ax = new_figure(height=4.0)
-    for c, color in zip([c for c in ch.critical if c.fit is not None], PALETTE[1:]):
-        b, s = zip(*c.pairs)
-        grid = np.logspace(np.log10(min(b)), np.log10(max(b)), 50)
-        ax.loglog(b, s, "o", color=color, label=f"bpb-alvo {fmt(c.target, '.2f')}")
-        ax.loglog(grid, c.fit.steps(grid), "-", color=color, alpha=0.6)
-    ax.set(xlabel="lote $B$ (tokens por passo)", ylabel="passos até a perda-alvo, $S$")
-    _log_axis(ax, "x", words=False)
-    _log_axis(ax, "y", words=False)
-    ax.legend()
     return fig
 
 
