@@ -28,7 +28,7 @@ def steps_needed(t: float, batch: float, lr_penalty: float = 1.0) -> float:
     return lr_penalty * (s_min(t) + s_min(t) * b_crit(t) / batch)
 
 
-def record(batch: int, lr: float, seed: int, noise_ratio: float = 1.0) -> dict:
+def record(batch: int, lr: float, seed: int, noise_ratio: float = 1.0, noise_power: float = 1.0) -> dict:
     """Um treino cuja curva cruza cada perda t no passo S(t, B) da lei (a taxa do meio é a melhor)."""
     penalty = 1.0 if lr == LRS[1] else 1.25
     steps = np.unique(np.geomspace(8, steps_needed(2.4, batch, penalty) * 1.05, 48).round().astype(int))
@@ -36,13 +36,13 @@ def record(batch: int, lr: float, seed: int, noise_ratio: float = 1.0) -> dict:
     for s in steps:
         t = brentq(lambda t: steps_needed(t, batch, penalty) - s, 0.5, 8.0)
         trace.append({"step": int(s), "tokens": int(s) * batch, "val_bpb": t, "val_loss": t * 0.69,
-                      "noise": {"b_simple": b_crit(t) / noise_ratio}})
+                      "noise": {"b_simple": b_crit(t) ** noise_power * 2000.0 ** (1 - noise_power) / noise_ratio}})
     return {"status": "ok", "train": {"batch_size_tokens": batch, "lr": lr, "seed": seed, "warmup_steps": WARMUP},
             "flops_per_token": {"M": 5.0e5}, "trace": trace}
 
 
-def records(noise_ratio: float = 1.0) -> list[dict]:
-    return [record(b, lr, s, noise_ratio) for b in BATCHES for lr in LRS for s in (0, 1)]
+def records(noise_ratio: float = 1.0, noise_power: float = 1.0) -> list[dict]:
+    return [record(b, lr, s, noise_ratio, noise_power) for b in BATCHES for lr in LRS for s in (0, 1)]
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +102,10 @@ def test_empty_or_too_short_studies_are_refused_in_portuguese():
     with pytest.raises(ValueError, match="nenhuma perda-alvo"):
         cc.critical_study(short)
     assert set(cc.critical_numbers(None).values()) == {"—"}
+
+
+def test_a_noise_scale_that_grows_half_as_fast_is_reported_as_slower():
+    st = cc.critical_study(records(noise_power=0.5), n_boot=20)
+    assert st.slope_b_simple == pytest.approx(-0.25, abs=0.02)
+    text = cc.critical_numbers(st)["cr_tend_compara"]
+    assert text.startswith("B_crit cresce mais depressa") and "sobe" in text

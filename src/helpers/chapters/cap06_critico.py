@@ -230,16 +230,23 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " e " + items[-1]
 
 
-def _ci(lo: float, hi: float, spec: str = ",.0f") -> str:
-    return f"[{fmt(lo, spec)}; {fmt(hi, spec)}]"
+def _sig(v: float) -> str:
+    """Dois algarismos significativos, sem notação científica acima de 100 (640, 1.200, 7.500)."""
+    if not math.isfinite(v):
+        return "—"
+    return fmt(float(f"{v:.2g}"), ",.0f") if abs(v) >= 100 else fmt(v, ".2g")
+
+
+def _ci(lo: float, hi: float, spec: str | None = None) -> str:
+    show = _sig if spec is None else (lambda v: fmt(v, spec))
+    return f"[{show(lo)}; {show(hi)}]"
 
 
 def critical_table(study: Study) -> str:
     rows = []
     for t in study.targets:
         rows.append([fmt(t.target, ".2f"), len(t.batches), fmt(t.s_min, ",.0f"), format_si(t.e_min),
-                     f"{fmt(t.b_crit, ',.2g')} {_ci(*t.b_crit_ci, ',.2g')}",
-                     f"{fmt(t.b_simple, ',.2g')} {_ci(*t.b_simple_ci, ',.2g')}",
+                     f"{_sig(t.b_crit)} {_ci(*t.b_crit_ci)}", f"{_sig(t.b_simple)} {_ci(*t.b_simple_ci)}",
                      fmt(t.b_opt_deepseek, ",.0f")])
     pct = round(100 * LEVEL)
     return markdown_table(["bpb-alvo", "lotes", "$S_\\mathrm{min}$ (passos)", "$E_\\mathrm{min}$ (*tokens*)",
@@ -261,7 +268,7 @@ def _factor_verdict(t: Target) -> str:
 #: Os números colados como Markdown (têm *itálico*); os outros vão como texto.
 MARKDOWN_GLUES = frozenset({"cr_deepseek", "cr_deepseek_vs", "cr_razoes"})
 NUMBER_KEYS = ("cr_treinos", "cr_alvos", "cr_sigma", "cr_pares", "cr_razoes", "cr_fator", "cr_tend_crit",
-               "cr_tend_simple", "cr_borda", "cr_deepseek", "cr_deepseek_vs")
+               "cr_tend_simple", "cr_tend_compara", "cr_borda", "cr_deepseek", "cr_deepseek_vs")
 
 
 def _deepseek_vs(ts) -> str:
@@ -295,8 +302,19 @@ def critical_numbers(study: Study | None) -> dict[str, str]:
             return body + ": diminui quando o alvo desce, o contrário da previsão"
         return body + ": o intervalo inclui zero, e a tendência não se distingue de nenhuma"
 
-    ratios = ", ".join(f"{fmt(t.target, '.2f')}: {fmt(t.b_crit / t.b_simple, '.2g')} "
+    ratios = "; ".join(f"{fmt(t.target, '.2f')} bpb: {fmt(t.b_crit / t.b_simple, '.2g')} "
                        f"{_ci(*t.ratio_ci, '.2g')}" for t in ts if math.isfinite(t.b_simple))
+    (c_lo, c_hi), (s_lo, s_hi) = study.slope_b_crit_ci, study.slope_b_simple_ci
+    if not (math.isfinite(study.slope_b_crit) and math.isfinite(study.slope_b_simple)):
+        compare = "sem alvos suficientes para comparar as duas tendências"
+    elif c_hi < s_lo or s_hi < c_lo:
+        faster = "B_crit" if study.slope_b_crit < study.slope_b_simple else "B_simple"
+        compare = (f"{faster} cresce mais depressa que o outro quando o alvo desce: os intervalos das duas "
+                   f"inclinações não se sobrepõem, e a razão B_crit/B_simple {'sobe' if faster == 'B_crit' else 'cai'} "
+                   f"de {fmt(ts[0].b_crit / ts[0].b_simple, '.2g')} (alvo {fmt(ts[0].target, '.2f')}) a "
+                   f"{fmt(ts[-1].b_crit / ts[-1].b_simple, '.2g')} (alvo {fmt(ts[-1].target, '.2f')})")
+    else:
+        compare = "as duas inclinações não se distinguem: os intervalos se sobrepõem"
     edges = sum(t.edge_lr for t in ts)
     cells = sum(len(t.batches) for t in ts)
     lo_lr, hi_lr = study.lr_grid[0], study.lr_grid[-1]
@@ -318,6 +336,7 @@ def critical_numbers(study: Study | None) -> dict[str, str]:
         "cr_tend_crit": trend(study.slope_b_crit, study.slope_b_crit_ci, "o log10 de B_crit"),
         "cr_tend_simple": trend(study.slope_b_simple, study.slope_b_simple_ci, "o log10 de B_simple"),
         "cr_borda": borda,
+        "cr_tend_compara": compare,
         "cr_deepseek": (f"{fmt(min(t.b_opt_deepseek for t in ts), ',.0f')} a "
                         f"{fmt(max(t.b_opt_deepseek for t in ts), ',.0f')} *tokens*"),
         "cr_deepseek_vs": _deepseek_vs(ts),
