@@ -359,7 +359,10 @@ def plot_critical_v2(study: Study | None):
         grid = np.logspace(math.log10(b.min()) - 0.3, math.log10(b.max()) + 0.3, 60)
         sg = t.s_min + t.e_min / grid
         ax.loglog(sg * grid, sg, "-", color=color, alpha=0.6)
+    import matplotlib.ticker as mticker
+
     _log_axis(ax, "x")
+    ax.xaxis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0,)))  # 1, 2, 5 × 10ⁿ não cabem lado a lado
     _log_axis(ax, "y", words=False)
     ax.set(xlabel="tokens até o alvo, $E$", ylabel="passos até o alvo, $S$",
            title="$(S/S_\\mathrm{min} - 1)(E/E_\\mathrm{min} - 1) = 1$")
