@@ -108,4 +108,4 @@ def test_a_noise_scale_that_grows_half_as_fast_is_reported_as_slower():
     st = cc.critical_study(records(noise_power=0.5), n_boot=20)
     assert st.slope_b_simple == pytest.approx(-0.25, abs=0.02)
     text = cc.critical_numbers(st)["cr_tend_compara"]
-    assert text.startswith("B_crit cresce mais depressa") and "sobe" in text
+    assert text.startswith("o lote crítico cresce mais depressa") and "sobe" in text

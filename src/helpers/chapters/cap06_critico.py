@@ -230,6 +230,10 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " e " + items[-1]
 
 
+def _minus(text: str) -> str:
+    return text.replace("-", "−")
+
+
 def _sig(v: float) -> str:
     """Dois algarismos significativos, sem notação científica acima de 100 (640, 1.200, 7.500)."""
     if not math.isfinite(v):
@@ -242,11 +246,16 @@ def _ci(lo: float, hi: float, spec: str | None = None) -> str:
     return f"[{show(lo)}; {show(hi)}]"
 
 
+def _cell(value: float, ci: tuple[float, float]) -> str:
+    """``640 [520–800]`` sem quebra de linha (espaço rígido, travessão sem espaços): cabe na coluna."""
+    return f"{_sig(value)}\u00a0[{_sig(ci[0])}–{_sig(ci[1])}]"
+
+
 def critical_table(study: Study) -> str:
     rows = []
     for t in study.targets:
         rows.append([fmt(t.target, ".2f"), len(t.batches), fmt(t.s_min, ",.0f"), format_si(t.e_min),
-                     f"{_sig(t.b_crit)} {_ci(*t.b_crit_ci)}", f"{_sig(t.b_simple)} {_ci(*t.b_simple_ci)}",
+                     _cell(t.b_crit, t.b_crit_ci), _cell(t.b_simple, t.b_simple_ci),
                      fmt(t.b_opt_deepseek, ",.0f")])
     pct = round(100 * LEVEL)
     return markdown_table(["bpb-alvo", "lotes", "$S_\\mathrm{min}$ (passos)", "$E_\\mathrm{min}$ (*tokens*)",
@@ -275,8 +284,8 @@ def _deepseek_vs(ts) -> str:
     below = sum(t.b_opt_deepseek < t.b_crit_ci[0] for t in ts)
     above = sum(t.b_opt_deepseek > t.b_crit_ci[1] for t in ts)
     inside = len(ts) - below - above
-    return (f"o $B_\\mathrm{{opt}}(C)$ do DeepSeek fica abaixo do intervalo de $B_\\mathrm{{crit}}$ em {below} dos "
-            f"{len(ts)} alvos, dentro dele em {inside} e acima em {above}")
+    return (f"o lote da lei do DeepSeek fica abaixo do intervalo do lote crítico em {below} dos {len(ts)} alvos, "
+            f"dentro dele em {inside} e acima em {above}")
 
 
 def critical_numbers(study: Study | None) -> dict[str, str]:
@@ -294,8 +303,8 @@ def critical_numbers(study: Study | None) -> dict[str, str]:
         if not math.isfinite(slope):
             return f"não há alvos suficientes para medir a tendência de {what}"
         lo, hi = ci
-        body = (f"{what} muda {fmt(slope, '+.2f')} década por bit por byte de alvo (IC {pct}%: "
-                f"{fmt(lo, '+.2f')} a {fmt(hi, '+.2f')})")
+        body = (f"{what} muda {_minus(fmt(slope, '+.2f'))} década por bit por byte de alvo (IC {pct}%: "
+                f"{_minus(fmt(lo, '+.2f'))} a {_minus(fmt(hi, '+.2f'))})")
         if hi < 0:
             return body + ": cresce quando o alvo desce, como a previsão dizia"
         if lo > 0:
@@ -308,9 +317,10 @@ def critical_numbers(study: Study | None) -> dict[str, str]:
     if not (math.isfinite(study.slope_b_crit) and math.isfinite(study.slope_b_simple)):
         compare = "sem alvos suficientes para comparar as duas tendências"
     elif c_hi < s_lo or s_hi < c_lo:
-        faster = "B_crit" if study.slope_b_crit < study.slope_b_simple else "B_simple"
-        compare = (f"{faster} cresce mais depressa que o outro quando o alvo desce: os intervalos das duas "
-                   f"inclinações não se sobrepõem, e a razão B_crit/B_simple {'sobe' if faster == 'B_crit' else 'cai'} "
+        crit_faster = study.slope_b_crit < study.slope_b_simple
+        faster, other = ("o lote crítico", "a escala de ruído") if crit_faster else ("a escala de ruído", "o lote crítico")
+        compare = (f"{faster} cresce mais depressa que {other} quando o alvo desce: os intervalos das duas "
+                   f"inclinações não se sobrepõem, e a razão entre os dois {'sobe' if crit_faster else 'cai'} "
                    f"de {fmt(ts[0].b_crit / ts[0].b_simple, '.2g')} (alvo {fmt(ts[0].target, '.2f')}) a "
                    f"{fmt(ts[-1].b_crit / ts[-1].b_simple, '.2g')} (alvo {fmt(ts[-1].target, '.2f')})")
     else:
@@ -331,10 +341,11 @@ def critical_numbers(study: Study | None) -> dict[str, str]:
         "cr_sigma": fmt(100 * study.sigma_log_s, ".1f"),
         "cr_pares": str(study.n_pairs),
         "cr_razoes": ratios,
-        "cr_fator": (f"em {inside} de {len(ts)} alvos o intervalo da razão B_crit/B_simple fica inteiro dentro do "
-                     f"fator 2, em {outside} fica inteiro fora, e em {len(ts) - inside - outside} não decide"),
-        "cr_tend_crit": trend(study.slope_b_crit, study.slope_b_crit_ci, "o log10 de B_crit"),
-        "cr_tend_simple": trend(study.slope_b_simple, study.slope_b_simple_ci, "o log10 de B_simple"),
+        "cr_fator": (f"em {inside} de {len(ts)} alvos o intervalo da razão entre o lote crítico e a escala de ruído "
+                     f"fica inteiro dentro do fator 2, em {outside} fica inteiro fora, e em "
+                     f"{len(ts) - inside - outside} não decide"),
+        "cr_tend_crit": trend(study.slope_b_crit, study.slope_b_crit_ci, "o log10 do lote crítico"),
+        "cr_tend_simple": trend(study.slope_b_simple, study.slope_b_simple_ci, "o log10 da escala de ruído"),
         "cr_borda": borda,
         "cr_tend_compara": compare,
         "cr_deepseek": (f"{fmt(min(t.b_opt_deepseek for t in ts), ',.0f')} a "
