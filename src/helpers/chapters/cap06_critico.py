@@ -377,7 +377,7 @@ def plot_critical_v2(study: Study | None):
     _log_axis(ax, "y", words=False)
     ax.set(xlabel="tokens até o alvo, $E$", ylabel="passos até o alvo, $S$",
            title="$(S/S_\\mathrm{min} - 1)(E/E_\\mathrm{min} - 1) = 1$")
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=10.5, ncol=2, handletextpad=0.2, columnspacing=0.6)
     x = np.array([t.target for t in study.targets])
     for key, label, color, dx in (("b_crit", "$B_\\mathrm{crit}$ (passos até o alvo)", COLORS["azul"], -0.006),
                                   ("b_simple", "$B_\\mathrm{simple}$ (ruído do gradiente)", COLORS["laranja"],
@@ -389,5 +389,5 @@ def plot_critical_v2(study: Study | None):
     _log_axis(bx, "y", words=False)
     bx.invert_xaxis()
     bx.set(xlabel="bpb-alvo (a perda desce para a direita)", ylabel="lote (tokens)", title=f"IC {round(100 * LEVEL)}%")
-    bx.legend(fontsize=9)
+    bx.legend(fontsize=10.5)
     return fig
