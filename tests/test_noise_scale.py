@@ -64,10 +64,10 @@ def test_interval_covers_the_truth_about_as_often_as_it_says():
 
 
 def test_pure_noise_gives_no_finite_noise_scale():
-    rng = np.random.default_rng(3)
-    e = ns.estimate(synthetic(4, 1.0, rng, np.zeros(30), np.ones(30)), 1.0, n_boot=50)
-    if e["g2"] <= 0:  # o gradiente verdadeiro é zero: o estimado pode sair negativo
-        assert math.isnan(e["b_simple"])
+    """Gradientes que se cancelam (média zero): |G|² estimado ≤ 0, e B_simple e o intervalo ficam nan."""
+    row = np.random.default_rng(3).standard_normal(30)
+    e = ns.estimate(np.stack([row, -row, row, -row]), 1.0, n_boot=50)
+    assert e["g2"] < 0 and math.isnan(e["b_simple"]) and all(math.isnan(v) for v in e["ci"])
 
 
 @pytest.mark.parametrize("grads, b_small, message", [
