@@ -81,6 +81,24 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     assert not stale.exists() and alive.exists() and keep.exists()
 
 
+def test_checkpoint_of_a_run_killed_after_writing_its_row_is_removed(tmp_path, tiny_corpus):
+    """Morto entre gravar a linha e apagar o ``.pt``: o treino não volta à fila, mas o ``.pt`` some."""
+    spec = sweeps.load_spec(_spec(tmp_path, tiny_corpus, lrs=[1e-3, 3e-3], steps=6, name="resto"))
+    out = tmp_path / "resto.jsonl"
+    done = sweeps.run_sweep(spec, out, quiet=True, workers=1)
+    ckpt = tmp_path / "resto.jsonl.checkpoints"
+    ckpt.mkdir()
+    left = [ckpt / f"{done[0]['run_id']}.pt", ckpt / f"{done[1]['run_id']}.pt"]
+    other = ckpt / "treino-de-outra-fatia.pt"  # um treino sem linha ainda: fica, e a pasta também
+    for f in left + [other]:
+        f.write_bytes(b"x")
+    assert sweeps.run_sweep(spec, out, quiet=True, workers=1) == []
+    assert not any(f.exists() for f in left) and other.exists()
+    other.unlink()
+    assert sweeps.run_sweep(spec, out, quiet=True, workers=2) == []
+    assert not ckpt.exists()
+
+
 # --- kill -9 ---------------------------------------------------------------------------
 
 def _children(pid: int) -> list[int]:
@@ -134,7 +152,7 @@ def _check_file(out, *, final: bool = False):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lê /proc para achar os workers")
 def test_kill_9_of_parent_or_workers_at_random_moments_loses_nothing(tmp_path, tiny_corpus):
     rng = random.Random(13)
-    path = _spec(tmp_path, tiny_corpus, lrs=[1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 6e-3], steps=120, name="queda")
+    path = _spec(tmp_path, tiny_corpus, lrs=[1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 6e-3], steps=400, name="queda")
     spec = sweeps.load_spec(path)
     planned = {p.run_id for p in sweeps.expand(spec)}
     out = tmp_path / "q.jsonl"

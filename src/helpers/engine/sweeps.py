@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import prepare_data
-from .results_store import append_result, finished_ids, load_results, repair
+from .results_store import append_result, clean_stale_temporaries, finished_ids, load_results, repair
 from .specs import (PlannedRun, SweepSpec, build_model_config, build_train_config, expand, load_spec, parent_ids,
                     parse_spec)
 from .workers import THREADS, data_handle, data_key, default_workers, run_in_process, run_pool
@@ -130,6 +130,7 @@ def run_sweep(
             print(f"[{mark}] {p.run_id}  {json.dumps(p.overrides, ensure_ascii=False)}  ~{p.flops:.3g} FLOPs")
         return []
     if not pending:
+        _tidy_checkpoints(out)
         return []
     data_cache: dict[str, Any] = {}
 
@@ -140,7 +141,6 @@ def run_sweep(
         return data_cache[key]
 
     parents = parent_ids(everything)
-    ckpt_dir = out.with_name(out.name + ".checkpoints")
     if workers == 1:
         new_records = run_in_process(spec, pending, out, mini=mini, checkpoint_every=checkpoint_every,
                                      parents=parents, quiet=quiet, prepare=prepare)
@@ -154,11 +154,26 @@ def run_sweep(
 
         new_records = run_pool(spec, pending, out, workers=workers, mini=mini, checkpoint_every=checkpoint_every,
                                parents=parents, quiet=quiet, data=handles)
+    _tidy_checkpoints(out)
+    return new_records
+
+
+def _tidy_checkpoints(out: Path) -> None:
+    """Apaga os pontos de controle de treinos que já têm linha gravada e a pasta, se ficar vazia.
+
+    Um processo derrubado entre gravar a linha e apagar o ponto de controle deixa o ``.pt`` para trás;
+    o treino não volta à fila, então é aqui que ele some (com os temporários de processos mortos).
+    """
+    ckpt_dir = out.with_name(out.name + ".checkpoints")
+    if not ckpt_dir.is_dir():
+        return
+    for rid in finished_ids(out):
+        (ckpt_dir / f"{rid}.pt").unlink(missing_ok=True)
+    clean_stale_temporaries(ckpt_dir)
     try:
         ckpt_dir.rmdir()  # só some se estiver vazia
     except OSError:
         pass
-    return new_records
 
 
 ROOT = Path(__file__).resolve().parents[3]
