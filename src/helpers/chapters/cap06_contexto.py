@@ -1,0 +1,365 @@
+"""Capítulo 6 (v2) — o contexto como única mudança.
+
+Lê ``results/cap06_contexto_v2.jsonl`` (``tiny(3)``, lote de 4096 *tokens*, 512 passos, taxa
+constante; 5 contextos × 3 taxas × 2 sementes) e, se existir, ``results/bench_contexto_cpu.json``
+(``benchmarks/contexto.py``: a fração do tempo de um passo gasta no núcleo da atenção). Devolve:
+
+- :func:`context_study` — duas comparações com os mesmos treinos, cada contexto na sua melhor taxa:
+  **(a)** os mesmos *tokens* (o bpb final) e **(b)** o mesmo orçamento em ``M`` (cada curva lida, por
+  interpolação em log, no orçamento ``C*`` do treino mais barato). A incerteza vem de um *bootstrap*
+  paramétrico do pipeline inteiro (ruído de semente medido na melhor taxa de cada contexto, com a
+  incerteza do próprio σ → média das sementes → escolha da melhor taxa → diferenças e o melhor);
+- :func:`context_table`, :func:`context_numbers` (as frases, geradas dos intervalos) e
+  :func:`plot_context_v2`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from ..presentation.plots import COLORS, fmt, format_si, markdown_table, new_figure
+from .cap04_bench import load_benchmarks
+from .cap06 import PALETTE, _log_axis
+
+__all__ = ["LEVEL", "N_BOOT", "Comparison", "ContextStudy", "value_at_flops", "noise_from_pairs", "compare",
+           "context_study", "load_context_benchmark", "context_table", "context_numbers", "plot_context_v2",
+           "MARKDOWN_GLUES"]
+
+LEVEL = 0.9  # o nível dos intervalos
+N_BOOT = 2000
+BENCH_FILE = "bench_contexto_cpu.json"
+
+
+def value_at_flops(record: dict, flops: float) -> float:
+    """O bpb de validação da curva de ``record`` quando ela gastou ``flops`` (em ``M``).
+
+    Interpola em log do bpb contra log dos FLOPs entre os dois pontos da curva que cercam ``flops``;
+    no último ponto, é a avaliação final. Fora da curva, ``ValueError``.
+    """
+    m = record["flops_per_token"]["M"]
+    pts = [(m * p["tokens"], p["val_bpb"]) for p in record["trace"] if p["tokens"] > 0 and p["val_bpb"] is not None]
+    if not pts or not (pts[0][0] <= flops * (1 + 1e-9) and flops <= pts[-1][0] * (1 + 1e-9)):
+        raise ValueError(f"o orçamento {flops:.4g} FLOPs está fora da curva do treino {record['run_id']} "
+                         f"(de {pts[0][0]:.4g} a {pts[-1][0]:.4g})." if pts else
+                         f"o treino {record['run_id']} não tem pontos de validação.")
+    for (f0, b0), (f1, b1) in zip(pts, pts[1:]):
+        if f0 <= flops <= f1 * (1 + 1e-9):
+            t = (math.log(flops) - math.log(f0)) / (math.log(f1) - math.log(f0))
+            return math.exp(math.log(b0) + min(max(t, 0.0), 1.0) * (math.log(b1) - math.log(b0)))
+    return pts[-1][1] if flops >= pts[-1][0] else pts[0][1]
+
+
+def noise_from_pairs(groups: list[list[float]], level: float = LEVEL) -> tuple[float, int, tuple[float, float]]:
+    """σ de uma semente, agrupado das variâncias dentro de cada grupo (as sementes de uma configuração).
+
+    Devolve ``(σ, graus de liberdade, IC de σ)``; o IC vem da qui-quadrado com esses graus.
+    """
+    ss = sum(float(np.sum((np.asarray(g) - np.mean(g)) ** 2)) for g in groups if len(g) > 1)
+    df = sum(len(g) - 1 for g in groups if len(g) > 1)
+    if df < 1:
+        raise ValueError("é preciso ao menos uma configuração com duas sementes para medir o ruído.")
+    sigma = math.sqrt(ss / df)
+    a = (1 - level) / 2
+    return sigma, df, (sigma * math.sqrt(df / stats.chi2.ppf(1 - a, df)), sigma * math.sqrt(df / stats.chi2.ppf(a, df)))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Uma comparação entre contextos (os mesmos *tokens*, ou o mesmo orçamento)."""
+
+    contexts: tuple[int, ...]
+    best_lr: dict  # contexto → melhor taxa (média das sementes)
+    edge: tuple[int, ...]  # contextos cuja melhor taxa está na borda da grade
+    mean: dict  # contexto → bpb médio das sementes na melhor taxa
+    sigma: float  # ruído de uma semente na melhor taxa
+    df: int
+    sigma_ci: tuple[float, float]
+    diff_ci: dict  # (a, b) → IC de bpb(a) − bpb(b), para contextos vizinhos e (32, 128)
+    p_best: dict  # contexto → fração das reamostras em que ele é o melhor
+    best: int
+    tied: tuple[int, ...]  # contextos cujo IC da diferença para o melhor contém 0
+
+    def diff(self, a: int, b: int) -> float:
+        return self.mean[a] - self.mean[b]
+
+
+def compare(cells: dict[tuple[int, float], list[float]], *, n_boot: int = N_BOOT, seed: int = 0,
+            level: float = LEVEL) -> Comparison:
+    """A comparação de contextos a partir de ``(contexto, taxa) → [bpb de cada semente]``.
+
+    *Bootstrap* paramétrico: em cada reamostra, σ vem da sua distribuição (qui-quadrado com os graus
+    medidos), cada célula recebe a média de sementes novas em torno da média observada, a melhor taxa
+    de cada contexto é escolhida de novo, e as diferenças e o melhor contexto são recalculados.
+    """
+    contexts = sorted({c for c, _ in cells})
+    lrs = {c: sorted(lr for cc, lr in cells if cc == c) for c in contexts}
+    mean_cell = {k: float(np.mean(v)) for k, v in cells.items()}
+    best_lr = {c: min(lrs[c], key=lambda lr: mean_cell[(c, lr)]) for c in contexts}
+    edge = tuple(c for c in contexts if len(lrs[c]) > 1 and best_lr[c] in (lrs[c][0], lrs[c][-1]))
+    sigma, df, sigma_ci = noise_from_pairs([cells[(c, best_lr[c])] for c in contexts], level)
+    mean = {c: mean_cell[(c, best_lr[c])] for c in contexts}
+
+    rng = np.random.default_rng(seed)
+    keys = sorted(cells)
+    mu = np.array([mean_cell[k] for k in keys])
+    n = np.array([len(cells[k]) for k in keys])
+    sig_b = sigma * np.sqrt(df / rng.chisquare(df, size=n_boot))
+    sim = mu[None, :] + rng.standard_normal((n_boot, len(keys))) * sig_b[:, None] / np.sqrt(n)[None, :]
+    best_b = np.empty((n_boot, len(contexts)))
+    for j, c in enumerate(contexts):
+        cols = [i for i, k in enumerate(keys) if k[0] == c]
+        best_b[:, j] = sim[:, cols].min(axis=1)
+    a = (1 - level) / 2
+    pairs = list(zip(contexts, contexts[1:]))
+    if 32 in contexts and 128 in contexts:
+        pairs.append((32, 128))
+    winners = np.argmin(best_b, axis=1)
+    p_best = {c: float(np.mean(winners == j)) for j, c in enumerate(contexts)}
+    best = min(contexts, key=mean.get)
+    jb = contexts.index(best)
+    pairs += [(c, best) for c in contexts if c != best and (c, best) not in pairs and (best, c) not in pairs]
+    diff_ci = {}
+    for x, y in pairs:
+        d = best_b[:, contexts.index(x)] - best_b[:, contexts.index(y)]
+        diff_ci[(x, y)] = (float(np.quantile(d, a)), float(np.quantile(d, 1 - a)))
+    tied = []
+    for j, c in enumerate(contexts):
+        d = best_b[:, j] - best_b[:, jb]
+        if c == best or np.quantile(d, a) <= 0:  # o IC da diferença para o melhor alcança o zero
+            tied.append(c)
+    return Comparison(tuple(contexts), best_lr, edge, mean, sigma, df, sigma_ci, diff_ci, p_best, best, tuple(tied))
+
+
+@dataclass(frozen=True)
+class ContextStudy:
+    records: tuple[dict, ...]
+    tokens: Comparison
+    compute: Comparison
+    c_star: float  # o orçamento comum (FLOPs em M)
+    tokens_at_c_star: dict  # contexto → tokens vistos em C*
+    flops: dict  # contexto → FLOPs em M do treino inteiro
+    m_share: dict  # contexto → fração de M que é atenção
+    step_ms_sweep: dict  # contexto → ms por passo nas varreduras (mediana dos treinos)
+    eval_sigma: float  # ruído da avaliação final (das duas metades), RMS dos treinos
+    bench: dict | None = None  # o JSON de benchmarks/contexto.py, se existir
+    seeds: int = 0
+    lrs: tuple = field(default_factory=tuple)
+
+
+def load_context_benchmark(results_dir: str | Path | None = None) -> dict | None:
+    found = load_benchmarks({"cpu": BENCH_FILE}, ("metadata", "rows"), "benchmarks/contexto.py", results_dir)
+    return found.get("cpu")
+
+
+def context_study(records: list[dict], *, bench: dict | None = None, n_boot: int = N_BOOT,
+                  seed: int = 0) -> ContextStudy:
+    """As duas comparações (ver o módulo). ``records``: os treinos de ``cap06_contexto_v2``."""
+    ok = [r for r in records if r.get("status") == "ok"]
+    if len({r["train"]["seq_len"] for r in ok}) < 2:
+        raise ValueError(f"o estudo de contexto precisa de treinos terminados com ao menos 2 contextos; "
+                         f"recebi {len(ok)} treinos com contextos {sorted({r['train']['seq_len'] for r in ok})}.")
+    for key in ("batch_size_tokens", "tokens"):
+        values = {r["train"][key] for r in ok}
+        if len(values) != 1:
+            raise ValueError(f"o contexto deve ser a única mudança, mas train.{key} varia: {sorted(values)}.")
+    flops = {}
+    for r in ok:
+        flops.setdefault(r["train"]["seq_len"], r["flops_per_token"]["M"] * r["tokens"])
+    c_star = min(flops.values())
+    tok_cells: dict = {}
+    comp_cells: dict = {}
+    for r in sorted(ok, key=lambda r: (r["train"]["seq_len"], r["train"]["lr"], r["train"]["seed"])):
+        key = (r["train"]["seq_len"], r["train"]["lr"])
+        tok_cells.setdefault(key, []).append(r["final_val_bpb"])
+        comp_cells.setdefault(key, []).append(value_at_flops(r, c_star))
+    contexts = sorted(flops)
+    d = ok[0]["model"]["hidden_size"]
+    halves = [r["evaluation"]["final"]["halves_bpb"] for r in ok if r.get("evaluation", {}).get("final", {}).get("halves_bpb")]
+    eval_sigma = float(np.sqrt(np.mean([((h[0] - h[1]) / 2) ** 2 for h in halves]))) if halves else float("nan")
+    step_ms = {c: float(np.median([1e3 * r["train"]["batch_size_tokens"] / r["tokens_per_s"]
+                                   for r in ok if r["train"]["seq_len"] == c])) for c in contexts}
+    return ContextStudy(
+        records=tuple(ok),
+        tokens=compare(tok_cells, n_boot=n_boot, seed=seed),
+        compute=compare(comp_cells, n_boot=n_boot, seed=seed + 1),
+        c_star=c_star,
+        tokens_at_c_star={c: c_star / next(r["flops_per_token"]["M"] for r in ok if r["train"]["seq_len"] == c)
+                          for c in contexts},
+        flops=flops,
+        m_share={c: 12 * c / (72 * d + 12 * c) for c in contexts},
+        step_ms_sweep=step_ms,
+        eval_sigma=eval_sigma,
+        bench=bench,
+        seeds=max(len(v) for v in tok_cells.values()),
+        lrs=tuple(sorted({r["train"]["lr"] for r in ok})),
+    )
+
+
+# --- tabela, frases e figura ---------------------------------------------------------------
+
+def _bench_rows(study: ContextStudy) -> dict:
+    return {row["seq_len"]: row for row in (study.bench or {}).get("rows", [])}
+
+
+def _pct(x: float) -> str:
+    return fmt(100 * x, ".0f") + "%"
+
+
+def _minus(text: str) -> str:
+    return text.replace("-", "−")
+
+
+def _ci(lo: float, hi: float) -> str:
+    return _minus(f"[{fmt(lo, '.3f')}; {fmt(hi, '.3f')}]")
+
+
+def context_table(study: ContextStudy) -> str:
+    bench = _bench_rows(study)
+    rows = []
+    for c in study.tokens.contexts:
+        b = bench.get(c)
+        rows.append([
+            str(c), str(study.records[0]["train"]["batch_size_tokens"] // c),
+            fmt(study.tokens.best_lr[c], ".4g") + (" (borda)" if c in study.tokens.edge else ""),
+            fmt(study.tokens.mean[c], ".3f"),
+            format_si(study.flops[c]),
+            format_si(study.tokens_at_c_star[c]),
+            fmt(study.compute.best_lr[c], ".4g") + (" (borda)" if c in study.compute.edge else ""),
+            fmt(study.compute.mean[c], ".3f"),
+            fmt(study.step_ms_sweep[c], ".0f"),
+            _pct(b["measured_share"]) if b else "—",
+            _pct(study.m_share[c]),
+        ])
+    return markdown_table(
+        ["contexto", "seq. por passo", "melhor taxa (mesmos tokens)", "bpb, mesmos tokens",
+         "FLOPs (M) do treino", "tokens em C*", "melhor taxa (em C*)", "bpb em C*",
+         "ms por passo (varredura)", "atenção: fração do tempo", "atenção: fração de M"],
+        rows, align="rrrrrrrrrrr")
+
+
+def _diff_sentence(cmp: Comparison, a: int, b: int) -> str:
+    lo, hi = cmp.diff_ci[(a, b)]
+    d = cmp.diff(a, b)
+    where = ("acima" if d > 0 else "abaixo")
+    if lo > 0 or hi < 0:
+        verdict = "o intervalo não contém zero"
+    else:
+        verdict = "o intervalo contém zero: não se distinguem"
+    return _minus(f"o de {a} fica {fmt(abs(d), '.3f')} bpb {where} do de {b} (IC de 90% da diferença "
+                  f"{_ci(lo, hi)}; {verdict})")
+
+
+def _best_sentence(cmp: Comparison) -> str:
+    p = cmp.p_best[cmp.best]
+    others = [c for c in cmp.tied if c != cmp.best]
+    head = (f"o menor bpb veio do contexto de {cmp.best} ({fmt(cmp.mean[cmp.best], '.3f')}; o melhor em "
+            f"{_pct(p)} das reamostras)")
+    if not others:
+        return head + ", e nenhum outro contexto fica dentro do ruído dele"
+    return head + ", mas " + ", ".join(f"o de {c} ({_minus(fmt(cmp.diff(c, cmp.best), '+.3f'))})" for c in others) + \
+        " não se distingue dele com estas sementes"
+
+
+MARKDOWN_GLUES = frozenset({"cx_tabela_previsoes"})
+
+
+def context_numbers(study: ContextStudy | None) -> dict[str, str]:
+    """Os números e as frases do estudo (chaves ``cx_*``); sem estudo, ``—`` em todas."""
+    keys = ("cx_treinos", "cx_sementes", "cx_taxas", "cx_sigma", "cx_sigma_ic", "cx_gl", "cx_sigma_aval",
+            "cx_cstar", "cx_melhor_tokens", "cx_melhor_c", "cx_32_128", "cx_ganho_32_64", "cx_ganho_256_512",
+            "cx_prev1", "cx_prev2", "cx_prev3", "cx_borda", "cx_tok512_cstar", "cx_atencao_512",
+            "cx_passo_32_512")
+    if study is None:
+        return {k: "—" for k in keys}
+    t, c = study.tokens, study.compute
+    bench = _bench_rows(study)
+    g_low, g_high = t.diff(32, 64), t.diff(256, 512)
+    lo, hi = t.diff_ci[(32, 128)]
+    prev1_ok = lo > 0 and g_high < g_low
+    prev1 = (f"com os mesmos tokens, 32 → 128 baixa o bpb em {fmt(t.diff(32, 128), '.3f')} (IC de 90% "
+             f"{_ci(lo, hi)}), e o ganho de 256 → 512 ({_minus(fmt(g_high, '.3f'))}) é "
+             f"{'menor' if g_high < g_low else 'maior'} que o de 32 → 64 ({fmt(g_low, '.3f')}): "
+             + ("confirmada" if prev1_ok else "não confirmada"))
+    interior = [x for x in c.tied if x not in (c.contexts[0], c.contexts[-1])]
+    prev2_ok = c.best not in (c.contexts[0], c.contexts[-1]) and c.contexts[0] not in c.tied \
+        and c.contexts[-1] not in c.tied
+    prev2 = (f"com o mesmo orçamento, o melhor contexto é o de {c.best}"
+             + (f", e os que não se distinguem dele ({', '.join(map(str, c.tied))}) são todos interiores: confirmada"
+                if prev2_ok else
+                (f"; os que não se distinguem dele são {', '.join(map(str, c.tied))}, e a borda está entre eles: "
+                 f"não confirmada" if c.best not in (c.contexts[0], c.contexts[-1]) else
+                 f", na borda da grade: não confirmada")))
+    if bench:
+        ratios = {x: bench[x]["measured_share"] / study.m_share[x] for x in bench if x in study.m_share}
+        inside = all(0.5 <= v <= 2 for v in ratios.values())
+        prev3 = (f"a razão entre a fração medida e a fração de M vai de {fmt(min(ratios.values()), '.2f')} a "
+                 f"{fmt(max(ratios.values()), '.2f')} nos {len(ratios)} contextos: "
+                 + ("dentro do fator 2, confirmada" if inside else "fora do fator 2 em algum contexto, não confirmada"))
+    else:
+        prev3 = "sem o arquivo do benchmark (benchmarks/contexto.py), não verificada"
+    edges = sorted(set(t.edge) | set(c.edge))
+    borda = ("nenhum contexto tem a melhor taxa na borda da grade, nem com os mesmos tokens nem em C*" if not edges
+             else f"a melhor taxa ficou na borda da grade nos contextos {', '.join(map(str, edges))}")
+    b512 = bench.get(512)
+    return {
+        "cx_treinos": str(len(study.records)),
+        "cx_sementes": str(study.seeds),
+        "cx_taxas": ", ".join(fmt(x, ".4g") for x in study.lrs),
+        "cx_sigma": fmt(t.sigma, ".3f"),
+        "cx_sigma_ic": _ci(*t.sigma_ci),
+        "cx_gl": str(t.df),
+        "cx_sigma_aval": fmt(study.eval_sigma, ".4f"),
+        "cx_cstar": format_si(study.c_star),
+        "cx_melhor_tokens": _best_sentence(t),
+        "cx_melhor_c": _best_sentence(c),
+        "cx_32_128": _diff_sentence(t, 32, 128),
+        "cx_ganho_32_64": fmt(g_low, ".3f"),
+        "cx_ganho_256_512": _minus(fmt(g_high, ".3f")),
+        "cx_prev1": prev1,
+        "cx_prev2": prev2,
+        "cx_prev3": prev3,
+        "cx_borda": borda,
+        "cx_tok512_cstar": format_si(study.tokens_at_c_star[max(study.tokens_at_c_star)]),
+        "cx_atencao_512": _pct(b512["measured_share"]) if b512 else "—",
+        "cx_passo_32_512": fmt(study.step_ms_sweep[max(study.step_ms_sweep)] / study.step_ms_sweep[min(study.step_ms_sweep)], ".1f"),
+    }
+
+
+def plot_context_v2(study: ContextStudy | None):
+    """À esquerda, o bpb de cada contexto nas duas comparações (IC de 90% de cada média); à direita,
+    as curvas de validação contra os FLOPs em M, na melhor taxa (média das sementes)."""
+    fig, (ax, ax_c) = new_figure(ncols=2, height=4.2)
+    if study is None:
+        for a in (ax, ax_c):
+            a.text(0.5, 0.5, "sem resultados", ha="center", va="center", transform=a.transAxes)
+        return fig
+    z = stats.norm.ppf(0.5 + LEVEL / 2)
+    for cmp, color, marker, label in ((study.tokens, COLORS["azul"], "o", "mesmos tokens"),
+                                      (study.compute, COLORS["laranja"], "s", f"mesmo orçamento ({format_si(study.c_star)} FLOPs)")):
+        xs = list(cmp.contexts)
+        ys = [cmp.mean[x] for x in xs]
+        err = z * cmp.sigma / math.sqrt(study.seeds)
+        ax.errorbar(xs, ys, yerr=err, fmt=marker + "-", color=color, capsize=3, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(study.tokens.contexts), [str(x) for x in study.tokens.contexts])
+    ax.minorticks_off()
+    ax.set(xlabel="contexto (tokens)", ylabel="bpb de validação", title="Cada contexto na sua melhor taxa")
+    ax.legend(fontsize=10.5)
+    for x, color in zip(study.tokens.contexts, PALETTE):
+        lr = study.tokens.best_lr[x]
+        runs = [r for r in study.records if r["train"]["seq_len"] == x and r["train"]["lr"] == lr]
+        m = runs[0]["flops_per_token"]["M"]
+        pts = [[p for p in r["trace"] if p["tokens"] > 0] for r in runs]
+        f = np.array([m * p["tokens"] for p in pts[0]])
+        b = np.mean([[p["val_bpb"] for p in tr] for tr in pts], axis=0)
+        ax_c.loglog(f, b, "-", color=color, lw=1.4, label=str(x))
+    _log_axis(ax_c)
+    ax_c.axvline(study.c_star, color=COLORS["cinza"], ls=":", lw=1.2)
+    ax_c.set(xlabel="FLOPs de treino (M)", ylabel="bpb de validação", title="Curvas contra o orçamento")
+    ax_c.legend(title="contexto", fontsize=10.5, title_fontsize=10.5, ncols=2)
+    return fig
