@@ -6,7 +6,7 @@ Uso::
     python benchmarks/contexto.py --out results/bench_contexto_cpu.json
 
 É o modelo e o passo do estudo ``experiments/cap06_contexto_v2.json``: ``tiny(3)`` (d = 48,
-3 *heads* de 16), lote de 4096 *tokens* por passo, contextos de 32 a 512, 1 *thread* (a de cada
+3 *heads* de 16), lote de 4096 *tokens* por passo, contextos de 16 a 512, 1 *thread* (a de cada
 *worker* das varreduras). Para cada contexto ``l`` mede, em milissegundos:
 
 - o passo inteiro do treinador (:func:`helpers.engine.trainer.train_step`: ida, volta, recorte,
@@ -41,7 +41,7 @@ from helpers.presentation.plots import fmt
 
 N_LAYER = 3
 BATCH_TOKENS = 4096
-CONTEXTS = (32, 64, 128, 256, 512)
+CONTEXTS = (16, 32, 64, 128, 256, 512)
 
 
 class Cell:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.chapters import cap05, cap06, cap06_critico
+from helpers.chapters import cap05, cap06, cap06_contexto, cap06_critico
 from helpers.model.config import deepseek_7b, deepseek_67b
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,13 +24,13 @@ def _load(name):
 
 @pytest.fixture(scope="module")
 def raw():
-    return _load("cap06_lote"), _load("cap06_contexto"), cap05.seed_spread(_load("cap05_agendas"))
+    return _load("cap06_lote"), cap05.seed_spread(_load("cap05_agendas"))
 
 
 @pytest.fixture(scope="module")
 def ch(raw):
-    batch, ctx, spread = raw
-    return cap06.chapter6(batch, ctx, spread=spread)
+    batch, spread = raw
+    return cap06.chapter6(batch, spread=spread)
 
 
 def test_near_best_by_hand():
@@ -43,12 +43,10 @@ def test_near_best_by_hand():
         cap06.near_best({1: 1.0}, float("nan"))
 
 
-def test_best_batch_and_context_come_from_the_raw_records(raw, ch):
-    batch, ctx, _ = raw
+def test_best_batch_comes_from_the_raw_records(raw, ch):
+    batch, _ = raw
     best_b = min(batch, key=lambda r: r["final_val_bpb"])["train"]["batch_size_tokens"]
-    best_l = min(ctx, key=lambda r: r["final_val_bpb"])["train"]["seq_len"]
     assert ch.numbers["melhor_lote"] == f"{best_b:,d}".replace(",", ".")
-    assert ch.numbers["melhor_ctx"] == best_l
 
 
 def test_deepseek_batch_law_at_our_budget(raw, ch):
@@ -59,20 +57,14 @@ def test_deepseek_batch_law_at_our_budget(raw, ch):
 
 
 def test_verdicts_follow_the_noise_ruler(raw, ch):
-    batch, ctx, spread = raw
-    finals = {r["train"]["seq_len"]: r["final_val_bpb"] for r in ctx}
+    batch, spread = raw
+    finals = {r["train"]["batch_size_tokens"]: r["final_val_bpb"] for r in batch}
     best = min(finals, key=finals.get)
-    tied = sorted(l for l, v in finals.items() if v - finals[best] <= spread)
-    tied = sorted(l for l, v in finals.items() if round(v - finals[best], 3) <= round(spread, 3))
-    assert ch.numbers["ctx_empatados"] == (f"entre {tied[0]} e {tied[-1]} *tokens*" if len(tied) > 1
-                                           else f"em {tied[0]} *tokens*")
-    assert ("sem dizer qual" in ch.numbers["ctx_veredito"]) == (len(tied) > 1)
-    assert ("não diz qual" in ch.numbers["ctx_resumo"]) == (len(tied) > 1)
+    tied = sorted(b for b, v in finals.items() if round(v - finals[best], 3) <= round(spread, 3))
+    assert ("sem dizer qual" in ch.numbers["lote_veredito"]) == (len(tied) > 1)
     # com uma régua de ruído minúscula, nenhum empate: o melhor se destaca
-    strict = cap06.chapter6(batch, ctx, spread=1e-6).numbers
-    assert "se destaca" in strict["ctx_veredito"] and "se destaca" in strict["lote_veredito"]
-    assert "à frente dos outros" in strict["ctx_resumo"]
-    assert "o melhor contexto foi" not in ch.numbers["ctx_veredito"]
+    strict = cap06.chapter6(batch, spread=1e-6).numbers
+    assert "se destaca" in strict["lote_veredito"]
 
 
 def test_throughput_peak_from_the_records(raw, ch):
@@ -92,9 +84,11 @@ def test_the_notebook_glues_only_names_the_module_provides(ch):
     cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
     prose = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     critical = {**cap06_critico.critical_numbers(None), "cr_min_passos": 0}  # as chaves do lote crítico
+    context = cap06_contexto.context_numbers(None)
     for kind, name in re.findall(r"\{glue:(text|md)\}`([^`:]+)`", prose):
-        assert name in ch.numbers or name in critical, name
-        markdown = cap06.MARKDOWN_GLUES if name in ch.numbers else cap06_critico.MARKDOWN_GLUES
+        assert name in ch.numbers or name in critical or name in context, name
+        markdown = (cap06.MARKDOWN_GLUES if name in ch.numbers else
+                    cap06_critico.MARKDOWN_GLUES if name in critical else cap06_contexto.MARKDOWN_GLUES)
         assert (kind == "md") == (name in markdown), name
     for name in re.findall(r"```\{glue:figure\} (\S+)", prose):
         assert name.startswith("fig-cap06-")

@@ -1,18 +1,19 @@
 """Capítulo 6 — tamanho do lote e comprimento de contexto (DeepSeek LLM §2.3, §3.1; DeepSeekMath §2).
 
-Tudo o que o notebook mostra a partir de ``results/cap06_lote.jsonl`` e
-``results/cap06_contexto.jsonl``:
+Tudo o que o notebook mostra a partir de ``results/cap06_lote.jsonl``:
 
 - :func:`deepseek_batches_table` e :func:`context_cost_table` — os lotes publicados da família
   DeepSeek e o custo do contexto pela conta de ``M``;
 - :func:`near_best` — quem não se distingue do melhor, com a régua de ruído do capítulo 5
-  (:func:`helpers.chapters.cap05.seed_spread`): os dois experimentos têm uma semente por ponto;
-- :func:`chapter6` — as tabelas e o dicionário de números e frases que a prosa cola;
-- :func:`plot_batches`, :func:`plot_contexts` — as figuras.
+  (:func:`helpers.chapters.cap05.seed_spread`): o experimento tem uma semente por lote;
+- :func:`chapter6` — a tabela e o dicionário de números e frases que a prosa cola;
+- :func:`plot_batches` — a figura.
 
 O lote crítico — passos até perdas-alvo com taxa constante e a escala de ruído do gradiente — está
 em :mod:`helpers.chapters.cap06_critico` (``results/cap06_lote_critico.jsonl``): nos treinos deste
-experimento a taxa cai a 80% dos passos de cada um, e essa queda decidiria os cruzamentos.
+experimento a taxa cai a 80% dos passos de cada um, e essa queda decidiria os cruzamentos. O estudo
+de contexto, em que só o contexto muda, está em :mod:`helpers.chapters.cap06_contexto`
+(``results/cap06_contexto_v2.jsonl``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from . import cap05
 from .cap05 import glue_figure  # noqa: F401 (o notebook a usa daqui também)
 
 __all__ = ["PALETTE", "Chapter6", "deepseek_batches_table", "context_cost_table", "near_best", "chapter6",
-           "plot_batches", "plot_contexts", "MARKDOWN_GLUES", "glue_numbers", "glue_figure"]
+           "plot_batches", "MARKDOWN_GLUES", "glue_numbers", "glue_figure"]
 
 PALETTE = [COLORS[c] for c in ("celeste", "azul", "verde", "laranja", "vermelho", "roxo")]
 
@@ -104,58 +105,37 @@ class Chapter6:
     """O que o notebook do capítulo 6 mostra dos resultados versionados."""
 
     batch_records: tuple[dict, ...]
-    ctx_records: tuple[dict, ...]
     spread: float
     batch_table: str
-    ctx_table: str
     numbers: dict[str, str] = field(default_factory=dict)
 
 
-def chapter6(batch_records: list[dict], ctx_records: list[dict], *, spread: float) -> Chapter6:
-    """Tabelas, ajustes, números e frases do capítulo; ``spread`` é a régua de ruído do capítulo 5."""
+def chapter6(batch_records: list[dict], *, spread: float) -> Chapter6:
+    """Tabela, números e frases do experimento 1; ``spread`` é a régua de ruído do capítulo 5."""
     batch = sorted(batch_records, key=lambda r: r["train"]["batch_size_tokens"])
-    ctx = sorted(ctx_records, key=lambda r: r["train"]["seq_len"])
-    if not batch or not ctx:
-        raise ValueError("faltam os resultados de cap06_lote ou de cap06_contexto.")
+    if not batch:
+        raise ValueError("faltam os resultados de cap06_lote.")
     batch_table = markdown_table(
         ["lote (*tokens*)", "passos", "bpb final", "*tokens*/s", "tempo (s)"],
         [[fmt(r["train"]["batch_size_tokens"], ",d"), r["steps"], fmt(r["final_val_bpb"], ".3f"),
           fmt(r["tokens_per_s"], ",.0f"), fmt(r["wall_time_s"], ".0f")] for r in batch])
-    ctx_table = markdown_table(
-        ["contexto", "M (FLOPs/*token*)", "*tokens* de treino", "passos", "bpb final"],
-        [[r["train"]["seq_len"], format_si(r["flops_per_token"]["M"], 3), format_si(r["tokens"], 3), r["steps"],
-          fmt(r["final_val_bpb"], ".3f")] for r in ctx])
     by_batch = {r["train"]["batch_size_tokens"]: r["final_val_bpb"] for r in batch}
-    by_ctx = {r["train"]["seq_len"]: r["final_val_bpb"] for r in ctx}
     best_batch = min(batch, key=lambda r: r["final_val_bpb"])
-    best_ctx = min(ctx, key=lambda r: r["final_val_bpb"])
     c = best_batch["compute"]["M"]
-    _, tied_ctx = near_best(by_ctx, spread)
     numbers = {
-        # nomes de antes da mudança (mesmos valores)
         "melhor_lote": fmt(best_batch["train"]["batch_size_tokens"], ",d"),
         "lote_opt_deepseek": fmt(deepseek.batch_opt(c), ",.0f"),
         "C_lote": fmt(c, ".1e"),
         "ordens_lote": fmt(np.log10(1e17 / c), ".1f"),
-        "melhor_ctx": best_ctx["train"]["seq_len"],
-        "atencao_512": fmt(12 * 512 / (72 * ctx[0]["model"]["hidden_size"]), ".2f"),
-        # novos: a régua de ruído e as frases que ela decide
         "ruido_cap05": fmt(spread, ".3f"),
         "lote_veredito": _verdict(by_batch, spread, noun="lote", plural="lotes", show=lambda b: fmt(b, ",d")),
-        "ctx_veredito": _verdict(by_ctx, spread, noun="contexto", plural="contextos", show=str),
-        "ctx_empatados": (f"entre {tied_ctx[0]} e {tied_ctx[-1]} *tokens*" if len(tied_ctx) > 1
-                          else f"em {tied_ctx[0]} *tokens*"),
-        "ctx_resumo": (f"fica entre {tied_ctx[0]} e {tied_ctx[-1]} *tokens*, e uma semente por contexto não diz qual"
-                       if len(tied_ctx) > 1 else
-                       f"fica em {tied_ctx[0]} *tokens*, à frente dos outros por mais que o ruído entre sementes"),
         "lote_vazao_max": fmt(max(batch, key=lambda r: r["tokens_per_s"])["train"]["batch_size_tokens"], ",d"),
-        "largura_ctx": str(ctx[0]["model"]["hidden_size"]),
     }
-    return Chapter6(tuple(batch), tuple(ctx), float(spread), batch_table, ctx_table, numbers)
+    return Chapter6(tuple(batch), float(spread), batch_table, numbers)
 
 
 #: Os números colados como Markdown (a prosa os usa com ``{glue:md}``).
-MARKDOWN_GLUES = frozenset({"lote_veredito", "ctx_veredito", "ctx_empatados", "ctx_resumo"})
+MARKDOWN_GLUES = frozenset({"lote_veredito"})
 
 
 def glue_numbers(numbers: dict[str, object]) -> None:
@@ -188,24 +168,4 @@ def plot_batches(ch: Chapter6):
     ax_tokens.set(title="Contra tokens", ylim=(None, 4.5), ylabel="")
     _log_axis(ax_tokens)
     fig.legend(*ax_steps.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=10.5)
-    return fig
-
-
-def plot_contexts(ch: Chapter6):
-    """O bpb final contra o contexto (orçamento fixo em M) e as curvas de validação."""
-    fig, (ax_ctx, ax_curves) = new_figure(ncols=2, height=4.0)
-    seq = [r["train"]["seq_len"] for r in ch.ctx_records]
-    final = [r["final_val_bpb"] for r in ch.ctx_records]
-    ax_ctx.axhspan(min(final), min(final) + ch.spread, color=COLORS["cinza"], alpha=0.15, lw=0,
-                   label="até o melhor + ruído (cap. 5)")
-    ax_ctx.semilogx(seq, final, "o-", color=COLORS["azul"], base=2)
-    ax_ctx.legend(loc="upper left")
-    ax_ctx.set_xticks(seq, [str(s) for s in seq])
-    ax_ctx.minorticks_off()
-    ax_ctx.set(xlabel="contexto de treino e de avaliação (tokens)", ylabel="bpb final",
-               title="Orçamento fixo em $M$")
-    for r, color in zip(ch.ctx_records, PALETTE):
-        plot_trace(ax_curves, r, color=color, label=f"$l$ = {r['train']['seq_len']}")
-    ax_curves.set(title="Curvas de validação", ylim=(None, 4.5), ylabel="")
-    ax_curves.legend()
     return fig
