@@ -33,6 +33,8 @@ __all__ = ["LEVEL", "N_BOOT", "Comparison", "ContextStudy", "value_at_flops", "n
 LEVEL = 0.9  # o nível dos intervalos
 N_BOOT = 2000
 BENCH_FILE = "bench_contexto_cpu.json"
+#: Os contextos da grade quando a previsão foi escrita (o de 16 veio depois, numa extensão).
+ORIGINAL_CONTEXTS = (32, 64, 128, 256, 512)
 
 
 def value_at_flops(record: dict, flops: float) -> float:
@@ -147,6 +149,7 @@ class ContextStudy:
     step_ms_sweep: dict  # contexto → ms por passo nas varreduras (mediana dos treinos)
     eval_sigma: float  # ruído da avaliação final (das duas metades), RMS dos treinos
     bench: dict | None = None  # o JSON de benchmarks/contexto.py, se existir
+    compute_original: Comparison | None = None  # (b) só com os contextos da previsão (ORIGINAL_CONTEXTS)
     seeds: int = 0
     lrs: tuple = field(default_factory=tuple)
 
@@ -195,6 +198,9 @@ def context_study(records: list[dict], *, bench: dict | None = None, n_boot: int
         step_ms_sweep=step_ms,
         eval_sigma=eval_sigma,
         bench=bench,
+        compute_original=(compare({k: v for k, v in comp_cells.items() if k[0] in ORIGINAL_CONTEXTS},
+                                  n_boot=n_boot, seed=seed + 2)
+                          if set(contexts) > set(ORIGINAL_CONTEXTS) else None),
         seeds=max(len(v) for v in tok_cells.values()),
         lrs=tuple(sorted({r["train"]["lr"] for r in ok})),
     )
@@ -254,6 +260,10 @@ def _diff_sentence(cmp: Comparison, a: int, b: int) -> str:
                   f"{_ci(lo, hi)}; {verdict})")
 
 
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " e " + items[-1]
+
+
 def _best_sentence(cmp: Comparison) -> str:
     p = cmp.p_best[cmp.best]
     others = [c for c in cmp.tied if c != cmp.best]
@@ -261,11 +271,42 @@ def _best_sentence(cmp: Comparison) -> str:
             f"{_pct(p)} das reamostras)")
     if not others:
         return head + ", e nenhum outro contexto fica dentro do ruído dele"
-    return head + ", mas " + ", ".join(f"o de {c} ({_minus(fmt(cmp.diff(c, cmp.best), '+.3f'))})" for c in others) + \
-        " não se distingue dele com estas sementes"
+    names = _join([f"o de {c} ({_minus(fmt(cmp.diff(c, cmp.best), '+.3f'))})" for c in others])
+    return head + ", mas " + names + (" não se distingue" if len(others) == 1 else " não se distinguem") + \
+        " dele com estas sementes"
 
 
-MARKDOWN_GLUES = frozenset({"cx_tabela_previsoes"})
+def _ci_of(cmp: Comparison, a: int, b: int) -> tuple[float, float]:
+    """O IC de bpb(a) − bpb(b), qualquer que seja a ordem em que a comparação o guardou."""
+    if (a, b) in cmp.diff_ci:
+        return cmp.diff_ci[(a, b)]
+    lo, hi = cmp.diff_ci[(b, a)]
+    return -hi, -lo
+
+
+def _short(cmp: Comparison) -> str:
+    """``64 (o de 32 e o de 128 não se distinguem dele)``: o melhor, para o resumo."""
+    others = [c for c in cmp.tied if c != cmp.best]
+    if not others:
+        return f"{cmp.best} (à frente de todos os outros por mais que o ruído)"
+    return (f"{cmp.best} (" + _join([f"o de {c}" for c in others])
+            + (" não se distingue dele)" if len(others) == 1 else " não se distinguem dele)"))
+
+
+def _long_verdict(cmp: Comparison) -> str:
+    """O que o contexto mais longo fez com os mesmos *tokens*, contra o melhor: pior (IC acima de zero),
+    igual (IC contém zero) ou melhor."""
+    longest = max(cmp.contexts)
+    if longest == cmp.best:
+        return f"o de {longest} foi o melhor"
+    lo, hi = _ci_of(cmp, longest, cmp.best)
+    if lo > 0:
+        return (f"pioraram: o de {longest} ficou {fmt(cmp.diff(longest, cmp.best), '.3f')} bpb acima do melhor "
+                f"(IC de 90% {_ci(lo, hi)})")
+    return f"não melhoraram: o de {longest} não se distingue do melhor (IC de 90% {_ci(lo, hi)})"
+
+
+MARKDOWN_GLUES: frozenset = frozenset()  # todas as frases são texto simples
 
 
 def context_numbers(study: ContextStudy | None) -> dict[str, str]:
@@ -273,35 +314,55 @@ def context_numbers(study: ContextStudy | None) -> dict[str, str]:
     keys = ("cx_treinos", "cx_sementes", "cx_taxas", "cx_sigma", "cx_sigma_ic", "cx_gl", "cx_sigma_aval",
             "cx_cstar", "cx_melhor_tokens", "cx_melhor_c", "cx_32_128", "cx_ganho_32_64", "cx_ganho_256_512",
             "cx_prev1", "cx_prev2", "cx_prev3", "cx_borda", "cx_tok512_cstar", "cx_atencao_512",
-            "cx_passo_32_512")
+            "cx_passo_32_512", "cx_resumo_tokens", "cx_resumo_c", "cx_longos")
     if study is None:
         return {k: "—" for k in keys}
     t, c = study.tokens, study.compute
     bench = _bench_rows(study)
+    if not set(ORIGINAL_CONTEXTS) <= set(t.contexts):  # a miniatura não tem todos os contextos
+        out = {k: "—" for k in keys}
+        out.update({"cx_treinos": str(len(study.records)), "cx_melhor_tokens": _best_sentence(t),
+                    "cx_melhor_c": _best_sentence(c), "cx_cstar": format_si(study.c_star),
+                    "cx_resumo_tokens": _short(t), "cx_resumo_c": _short(c)})
+        return out
     g_low, g_high = t.diff(32, 64), t.diff(256, 512)
     lo, hi = t.diff_ci[(32, 128)]
     prev1_ok = lo > 0 and g_high < g_low
-    prev1 = (f"com os mesmos tokens, 32 → 128 baixa o bpb em {fmt(t.diff(32, 128), '.3f')} (IC de 90% "
-             f"{_ci(lo, hi)}), e o ganho de 256 → 512 ({_minus(fmt(g_high, '.3f'))}) é "
-             f"{'menor' if g_high < g_low else 'maior'} que o de 32 → 64 ({fmt(g_low, '.3f')}): "
+    long_part = (f"de 256 para 512 o bpb cai {fmt(g_high, '.3f')}" if g_high > 0 else
+                 f"de 256 para 512 o bpb sobe {fmt(-g_high, '.3f')} em vez de cair")
+    prev1 = (f"com os mesmos tokens, de 32 para 128 o bpb {'cai' if t.diff(32, 128) > 0 else 'sobe'} "
+             f"{fmt(abs(t.diff(32, 128)), '.3f')} (IC de 90% da diferença {_ci(lo, hi)}, "
+             + ("acima do ruído" if lo > 0 else "que contém o zero") + f"), e {long_part}: "
              + ("confirmada" if prev1_ok else "não confirmada"))
-    interior = [x for x in c.tied if x not in (c.contexts[0], c.contexts[-1])]
     prev2_ok = c.best not in (c.contexts[0], c.contexts[-1]) and c.contexts[0] not in c.tied \
         and c.contexts[-1] not in c.tied
     prev2 = (f"com o mesmo orçamento, o melhor contexto é o de {c.best}"
-             + (f", e os que não se distinguem dele ({', '.join(map(str, c.tied))}) são todos interiores: confirmada"
+             + (f", e ele e os que não se distinguem dele ({_join([str(x) for x in c.tied])}) ficam longe das bordas "
+                f"da grade: confirmada"
                 if prev2_ok else
-                (f"; os que não se distinguem dele são {', '.join(map(str, c.tied))}, e a borda está entre eles: "
+                (f"; os que não se distinguem dele incluem a borda ({_join([str(x) for x in c.tied])}): "
                  f"não confirmada" if c.best not in (c.contexts[0], c.contexts[-1]) else
                  f", na borda da grade: não confirmada")))
     if bench:
-        ratios = {x: bench[x]["measured_share"] / study.m_share[x] for x in bench if x in study.m_share}
-        inside = all(0.5 <= v <= 2 for v in ratios.values())
-        prev3 = (f"a razão entre a fração medida e a fração de M vai de {fmt(min(ratios.values()), '.2f')} a "
-                 f"{fmt(max(ratios.values()), '.2f')} nos {len(ratios)} contextos: "
-                 + ("dentro do fator 2, confirmada" if inside else "fora do fator 2 em algum contexto, não confirmada"))
+        ratios = {x: bench[x]["measured_share"] / study.m_share[x] for x in sorted(bench) if x in study.m_share}
+        outside = [x for x, v in ratios.items() if not 0.5 <= v <= 2]
+        span = (f"a razão entre a fração medida do tempo e a fração de M vai de {fmt(min(ratios.values()), '.2f')} a "
+                f"{fmt(max(ratios.values()), '.2f')} nos {len(ratios)} contextos")
+        if not outside:
+            prev3 = span + ": dentro do fator 2 em todos, confirmada"
+        else:
+            inside = [x for x in ratios if x not in outside]
+            prev3 = (span + "; fica fora do fator 2 " + ("no de " if len(outside) == 1 else "nos de ")
+                     + ", ".join(f"{x} ({fmt(ratios[x], '.1f')}×)" for x in outside)
+                     + (f" e dentro dele de {inside[0]} a {inside[-1]}" if inside else "")
+                     + ": não confirmada nesse" + ("" if len(outside) == 1 else "s") + " contexto"
+                     + ("" if len(outside) == 1 else "s"))
     else:
         prev3 = "sem o arquivo do benchmark (benchmarks/contexto.py), não verificada"
+    if study.compute_original is not None:
+        o = study.compute_original
+        prev2 += (f". Na grade da previsão (de {o.contexts[0]} a {o.contexts[-1]}), o melhor era o de {o.best}"
+                  + (", a borda, e por isso a grade foi estendida" if o.best in (o.contexts[0], o.contexts[-1]) else ""))
     edges = sorted(set(t.edge) | set(c.edge))
     borda = ("nenhum contexto tem a melhor taxa na borda da grade, nem com os mesmos tokens nem em C*" if not edges
              else f"a melhor taxa ficou na borda da grade nos contextos {', '.join(map(str, edges))}")
@@ -326,6 +387,9 @@ def context_numbers(study: ContextStudy | None) -> dict[str, str]:
         "cx_borda": borda,
         "cx_tok512_cstar": format_si(study.tokens_at_c_star[max(study.tokens_at_c_star)]),
         "cx_atencao_512": _pct(b512["measured_share"]) if b512 else "—",
+        "cx_resumo_tokens": _short(t),
+        "cx_resumo_c": _short(c),
+        "cx_longos": _long_verdict(t),
         "cx_passo_32_512": fmt(study.step_ms_sweep[max(study.step_ms_sweep)] / study.step_ms_sweep[min(study.step_ms_sweep)], ".1f"),
     }
 
