@@ -59,6 +59,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/treino.py
 	$(BIN)/python benchmarks/atencao.py
 	$(BIN)/python benchmarks/decodificacao.py
+	$(BIN)/python benchmarks/contexto.py
 	$(BIN)/python benchmarks/varredura.py
 	@if [ -f $(NANOGPT)/model.py ]; then $(BIN)/python benchmarks/nanogpt.py --nanogpt $(NANOGPT); else echo "nanoGPT não encontrado em $(NANOGPT): pulei o lado a lado (make benchmark NANOGPT=pasta)"; fi
 

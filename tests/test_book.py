@@ -466,8 +466,8 @@ def test_preface_comparison_table_matches_the_repository():
                                                            _results("cap05_agendas") if r["data"]["tokenizer"]["kind"] == "bpe"})],
         "contexto": [
             "{} *tokens*".format(one(r["train"]["seq_len"] for r in scaling)),
-            "de {} a {} no estudo de contexto".format(min(r["train"]["seq_len"] for r in _results("cap06_contexto")),
-                                                    max(r["train"]["seq_len"] for r in _results("cap06_contexto")))],
+            "de {} a {} no estudo de contexto".format(min(r["train"]["seq_len"] for r in _results("cap06_contexto_v2")),
+                                                    max(r["train"]["seq_len"] for r in _results("cap06_contexto_v2")))],
         "treinos por estudo": [
             f"{len(hyper)} (hiperparâmetros)", f"{len(iso)} (IsoFLOP)", f"{len(pred)} (previsão)",
             f"{len(quality)} (qualidade dos dados)"],

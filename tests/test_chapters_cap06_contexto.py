@@ -3,7 +3,10 @@ sintéticos com a verdade conhecida e o ruído medido nos treinos do capítulo."
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,8 @@ from scipy import stats
 
 from helpers.chapters import cap06_contexto as cx
 
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "06_lote_e_contexto.ipynb"
 CONTEXTS = (32, 64, 128, 256, 512)
 LRS = (0.002, 0.004, 0.008)
 
@@ -86,6 +91,46 @@ def test_difference_intervals_cover_the_truth_about_90_percent():
             hits[(a, b)] += lo <= true_best[a] - true_best[b] <= hi
     coverage = {k: v / n for k, v in hits.items()}
     assert all(0.84 <= v <= 0.97 for v in coverage.values()), coverage
+    # o capítulo cita esta medida: a faixa que ele escreve é a medida aqui
+    lo, hi = re.search(r"cobre a verdade em (\d+)–(\d+)% dos conjuntos", _prose()).groups()
+    assert (int(lo), int(hi)) == (round(100 * min(coverage.values())), round(100 * max(coverage.values())))
+
+
+def _prose() -> str:
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    return " ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown").replace("\n", " ")
+
+
+def _committed() -> list[dict]:
+    path = ROOT / "results" / "cap06_contexto_v2.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_committed_study_agrees_with_sums_over_the_raw_records():
+    records = _committed()
+    st = cx.context_study(records, n_boot=200)
+    by_hand: dict = {}
+    for r in records:
+        by_hand.setdefault((r["train"]["seq_len"], r["train"]["lr"]), []).append(r["final_val_bpb"])
+    for c in st.tokens.contexts:
+        cells = {lr: sum(v) / len(v) for (cc, lr), v in by_hand.items() if cc == c}
+        best = min(cells, key=cells.get)
+        assert st.tokens.best_lr[c] == best and st.tokens.mean[c] == pytest.approx(cells[best])
+        assert len(by_hand[(c, best)]) == 2  # duas sementes na melhor taxa de cada contexto
+    # só o contexto muda: os mesmos tokens e o mesmo lote em todos os treinos
+    assert len({(r["tokens"], r["train"]["batch_size_tokens"], r["steps"]) for r in records}) == 1
+    assert st.tokens.edge == () and st.compute.edge == ()  # nenhuma melhor taxa na borda da grade
+
+
+def test_attention_share_sentences_match_the_benchmark():
+    """O texto diz que, de 64 tokens para cima, a fração medida acompanha a de M, e que nos contextos
+    curtos o núcleo custa mais que as suas contas."""
+    bench = cx.load_context_benchmark()
+    assert bench is not None, "falta results/bench_contexto_cpu.json (python benchmarks/contexto.py --out ...)"
+    ratio = {r["seq_len"]: r["measured_share"] / r["m_share"] for r in bench["rows"]}
+    assert "de 64 *tokens* para cima" in _prose() and "Nos contextos curtos, o núcleo custa mais" in _prose()
+    assert all(0.8 <= v <= 1.25 for l, v in ratio.items() if l >= 64), ratio
+    assert all(v > 1.25 for l, v in ratio.items() if l < 64), ratio
 
 
 def test_study_rejects_a_design_where_more_than_the_context_changes():

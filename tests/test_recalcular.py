@@ -50,7 +50,7 @@ def test_experimental_notebooks_declare_the_flag():
 RECOMPUTED_BY = {
     "04_atencao_gqa": {"cap04_uptraining", "cap04_profundidade"},
     "05_treinando_um_modelo": {"cap05_agendas"},
-    "06_lote_e_contexto": {"cap06_lote", "cap06_contexto", "cap06_lote_critico"},
+    "06_lote_e_contexto": {"cap06_lote", "cap06_contexto_v2", "cap06_lote_critico"},
     "07_leis_hiperparametros": {"cap07_hiperparametros_v2"},
     "08_isoflop": {"cap08_isoflop_v2"},
     "09_previsao": {"cap09_previsao_v2"},

@@ -421,9 +421,10 @@ def plot_context_v2(study: ContextStudy | None):
         pts = [[p for p in r["trace"] if p["tokens"] > 0] for r in runs]
         f = np.array([m * p["tokens"] for p in pts[0]])
         b = np.mean([[p["val_bpb"] for p in tr] for tr in pts], axis=0)
-        ax_c.loglog(f, b, "-", color=color, lw=1.4, label=str(x))
+        ax_c.semilogx(f, b, "-", color=color, lw=1.4, label=str(x))
     _log_axis(ax_c)
     ax_c.axvline(study.c_star, color=COLORS["cinza"], ls=":", lw=1.2)
-    ax_c.set(xlabel="FLOPs de treino (M)", ylabel="bpb de validação", title="Curvas contra o orçamento")
-    ax_c.legend(title="contexto", fontsize=10.5, title_fontsize=10.5, ncols=2)
+    ax_c.set(xlabel="FLOPs de treino (M)", ylabel="bpb de validação", title="Curvas contra o orçamento",
+             ylim=(min(study.tokens.mean.values()) - 0.1, 4.0))
+    ax_c.legend(title="contexto", fontsize=10.5, title_fontsize=10.5, ncols=2, loc="lower left")
     return fig
