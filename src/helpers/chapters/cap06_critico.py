@@ -25,7 +25,7 @@ from ..laws import deepseek, fit
 from ..presentation.plots import COLORS, fmt, format_si, markdown_table, new_figure
 from .cap06 import _log_axis
 
-__all__ = ["LEVEL", "MIN_BATCHES", "Target", "Study", "targets_for", "critical_study", "critical_table",
+__all__ = ["LEVEL", "MIN_BATCHES", "Target", "Study", "targets_for", "crit_bootstrap", "critical_study", "critical_table",
            "critical_numbers", "plot_critical_v2", "min_step", "MARKDOWN_GLUES", "NUMBER_KEYS"]
 
 LEVEL = 0.9  # o nível dos intervalos
@@ -123,6 +123,27 @@ def _fit(b: np.ndarray, log_s: np.ndarray) -> tuple[float, float]:
     return float(res.x[0]), float(res.x[1])
 
 
+def crit_bootstrap(cells: dict, batches: list[int], sigma: float, *, n_boot: int,
+                   rng: np.random.Generator) -> tuple[float, float, np.ndarray]:
+    """``(log S_min, log E_min, log B_crit das reamostras)`` de um alvo.
+
+    ``cells``: ``(lote, taxa) → [log S de cada semente]``. O *bootstrap* paramétrico refaz o pipeline
+    inteiro sob o ruído medido ``sigma`` (em log S, por semente): sementes novas em torno da média de
+    cada célula → média → melhor taxa de cada lote → ajuste da hipérbole.
+    """
+    b = np.array(batches, dtype=float)
+    log_s, _ = _best(cells, batches)
+    ls_min, le_min = _fit(b, log_s)
+    boot = np.empty(n_boot)
+    for k in range(n_boot):
+        fake = {key: [float(np.mean(v)) + sigma * rng.standard_normal() for _ in v]
+                for key, v in cells.items() if key[0] in batches and all(x is not None for x in v)}
+        bl, _ = _best(fake, batches)
+        f0, f1 = _fit(b, bl)
+        boot[k] = f1 - f0
+    return ls_min, le_min, boot
+
+
 @dataclass(frozen=True)
 class Target:
     """Um alvo: os lotes que chegam, o ``S`` de cada um (melhor taxa), o ajuste e os intervalos."""
@@ -190,14 +211,7 @@ def critical_study(records: list[dict], *, n_boot: int = N_BOOT, seed: int = 0) 
         cells = all_cells[t]
         batches = _reached(cells, first)
         log_s, lrs = _best(cells, batches)
-        b = np.array(batches, dtype=float)
-        ls_min, le_min = _fit(b, log_s)
-        for k in range(n_boot):  # o pipeline inteiro sob o ruído medido: sementes → média → melhor taxa → ajuste
-            fake = {key: [float(np.mean(v)) + sigma * rng.standard_normal() for _ in v]
-                    for key, v in cells.items() if key[0] in batches and all(x is not None for x in v)}
-            bl, _ = _best(fake, batches)
-            f0, f1 = _fit(b, bl)
-            boot_logb[k, ti] = f1 - f0
+        ls_min, le_min, boot_logb[:, ti] = crit_bootstrap(cells, batches, sigma, n_boot=n_boot, rng=rng)
         lb = [x for i, r in enumerate(records) if (x := _noise_at(r, t)) is not None]
         simple_pts += [(i, t, x) for i, r in enumerate(records) if (x := _noise_at(r, t)) is not None]
         b_simple = math.exp(float(np.mean(lb))) if lb else math.nan
